@@ -1,0 +1,146 @@
+# lua-smpp build. `make` builds the C modules into build/, `make test` runs
+# every spec; see README.md for the rest. Debian 12 packages are installed
+# with apt-get when missing (`make deps`).
+
+LUA_VERSION ?= 5.4
+LUA         ?= lua$(LUA_VERSION)
+BUSTED      ?= busted
+PKG_CONFIG  ?= pkg-config
+CC          ?= cc
+
+BUILD := build
+OPT   ?= -O2 -g
+WARN  := -Wall -Wextra -Werror
+# gnu11: libev's header and getaddrinfo want more than strict C99.
+STD   := -std=gnu11
+
+LUA_CFLAGS   := $(shell $(PKG_CONFIG) --cflags lua$(LUA_VERSION) 2>/dev/null)
+CJSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcjson 2>/dev/null)
+CJSON_LIBS   := $(shell $(PKG_CONFIG) --libs libcjson 2>/dev/null || echo -lcjson)
+# libev ships no .pc file: ev.h and -lev.
+EV_LIBS      := -lev
+
+ALL_CFLAGS = $(STD) $(OPT) $(WARN) -fPIC -fvisibility=hidden $(CFLAGS)
+
+# The plain C layers: no Lua, no I/O.
+CODEC_SRC   := src/smpp_error.c src/smpp_pdu.c src/smpp_text.c src/smpp_receipt.c \
+               src/smpp_status.c
+SESSION_SRC := src/smpp_session.c
+# Lua bindings. Modules are not linked against liblua (the host provides it).
+CORE_SRC := $(CODEC_SRC) src/lsmpp_pdu.c src/lsmpp_json.c src/lsmpp_core.c
+EV_SRC   := $(CODEC_SRC) $(SESSION_SRC) src/lsmpp_pdu.c src/lsmpp_ev.c
+
+HEADERS := $(wildcard src/*.h)
+
+DEB_PACKAGES := build-essential pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION)-dev \
+                libev-dev libcjson-dev lua-busted lua-socket luarocks
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps test test-lua test-c asan valgrind fuzz fuzz-run bench lint doc demo clean
+
+all: $(BUILD)/smpp/core.so $(BUILD)/smpp/ev.so
+
+# apt_ensure: install the Debian packages named in $(1) that are missing.
+define apt_ensure
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' \
+	    || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+endef
+
+deps:
+	$(call apt_ensure,$(DEB_PACKAGES))
+
+$(BUILD)/smpp/core.so: $(CORE_SRC) $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LUA_CFLAGS) $(CJSON_CFLAGS) -shared -o $@ $(CORE_SRC) $(CJSON_LIBS) $(LDFLAGS)
+
+$(BUILD)/smpp/ev.so: $(EV_SRC) $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LUA_CFLAGS) -shared -o $@ $(EV_SRC) $(EV_LIBS) $(LDFLAGS)
+
+# ---- tests -----------------------------------------------------------------
+
+C_TESTS := codec session
+
+$(BUILD)/test_%: spec/c/test_%.c spec/c/harness.h $(CODEC_SRC) $(SESSION_SRC) $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(OPT) $(WARN) $(CFLAGS) -Isrc -o $@ $< $(CODEC_SRC) $(SESSION_SRC) $(LDFLAGS)
+
+test: deps
+	@$(MAKE) --no-print-directory all test-c test-lua
+
+test-c: $(addprefix $(BUILD)/test_,$(C_TESTS))
+	@for t in $(C_TESTS); do $(BUILD)/test_$$t spec/fixtures || exit 1; done
+
+test-lua: all
+	$(BUSTED) --lua=$(LUA) $(BUSTED_ARGS)
+
+# C tests and the Lua specs with AddressSanitizer + UndefinedBehaviorSanitizer.
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+asan: deps
+	$(MAKE) --no-print-directory BUILD=$(BUILD)/asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" test-c
+	$(MAKE) --no-print-directory BUILD=$(BUILD)/asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" all
+	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(BUSTED) --lua=$(LUA) --cpath="$(BUILD)/asan/?.so;" $(BUSTED_ARGS)
+
+VALGRIND := valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect \
+            --errors-for-leak-kinds=definite,indirect -q
+valgrind: deps
+	$(call apt_ensure,valgrind)
+	$(MAKE) --no-print-directory BUILD=$(BUILD)/vg OPT="-O0 -g" $(addprefix $(BUILD)/vg/test_,$(C_TESTS))
+	@for t in $(C_TESTS); do $(VALGRIND) $(BUILD)/vg/test_$$t spec/fixtures || exit 1; done
+
+# libFuzzer targets, each run for FUZZ_SECONDS (bounded).
+FUZZ_SECONDS ?= 20
+FUZZERS := decode receipt text session
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc
+$(BUILD)/fuzz_%: spec/fuzz/fuzz_%.c $(CODEC_SRC) $(SESSION_SRC) $(HEADERS)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(CODEC_SRC) $(SESSION_SRC)
+fuzz: deps
+	$(call apt_ensure,clang libclang-rt-14-dev)
+	@$(MAKE) --no-print-directory fuzz-run
+
+fuzz-run: $(addprefix $(BUILD)/fuzz_,$(FUZZERS))
+	@rc=0; for f in $(FUZZERS); do \
+	  mkdir -p $(BUILD)/corpus/$$f; \
+	  if $(BUILD)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	       $(BUILD)/corpus/$$f spec/fixtures/pdu >$(BUILD)/fuzz_$$f.log 2>&1; then \
+	    runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $(BUILD)/fuzz_$$f.log); \
+	    echo "fuzz $$f: 1 passed, 0 failed ($$runs runs in $(FUZZ_SECONDS) s)"; \
+	  else \
+	    tail -40 $(BUILD)/fuzz_$$f.log; echo "fuzz $$f: 0 passed, 1 failed"; rc=1; \
+	  fi; \
+	done; exit $$rc
+
+# ---- other jobs --------------------------------------------------------------
+
+bench: all $(BUILD)/bench_codec
+	$(LUA) bench/codec.lua $(BUILD)/bench_codec
+	$(LUA) bench/loopback.lua
+
+$(BUILD)/bench_codec: bench/codec_c.c $(CODEC_SRC) $(HEADERS)
+	$(CC) $(STD) -O2 $(WARN) -Isrc -o $@ $< $(CODEC_SRC)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	$(LUA) examples/demo.lua
+
+lint:
+	clang-format --dry-run --Werror src/*.c src/*.h spec/c/*.c spec/c/*.h spec/fuzz/*.c bench/*.c
+	luacheck lua spec bin examples bench
+	cppcheck --error-exitcode=1 --quiet --enable=warning,performance,portability \
+	  --suppress=missingIncludeSystem -Isrc src
+
+doc:
+	ldoc -c config.ld .
+
+clean:
+	rm -rf $(BUILD) doc/ldoc

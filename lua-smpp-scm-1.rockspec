@@ -1,0 +1,57 @@
+rockspec_format = "3.0"
+package = "lua-smpp"
+version = "scm-1"
+source = {
+  url = "git+https://github.com/lua-smpp/lua-smpp.git",
+}
+description = {
+  summary = "SMPP 3.4 client for the EngageLab OTP gateway, with a local gateway simulator",
+  detailed = [[
+A C core (PDU codec, a sans-I/O protocol session, a libev driver) exposed to Lua:
+bind, submit OTP and template messages, get their delivery receipts back.
+Includes a gateway simulator (smpp.simulator, smpp-sim) for offline tests.
+]],
+  license = "MIT",
+  labels = { "smpp", "sms", "otp", "libev" },
+}
+dependencies = {
+  "lua >= 5.1",
+}
+external_dependencies = {
+  LIBEV = { header = "ev.h", library = "ev" },
+  CJSON = { header = "cjson/cJSON.h", library = "cjson" },
+}
+local codec = {
+  "src/smpp_error.c", "src/smpp_pdu.c", "src/smpp_text.c", "src/smpp_receipt.c",
+  "src/smpp_status.c",
+}
+local function sources(...)
+  local list = {}
+  for _, f in ipairs(codec) do list[#list + 1] = f end
+  for _, f in ipairs({ ... }) do list[#list + 1] = f end
+  return list
+end
+build = {
+  type = "builtin",
+  modules = {
+    ["smpp.core"] = {
+      sources = sources("src/lsmpp_pdu.c", "src/lsmpp_json.c", "src/lsmpp_core.c"),
+      incdirs = { "src", "$(CJSON_INCDIR)", "$(CJSON_INCDIR)/cjson" },
+      libdirs = { "$(CJSON_LIBDIR)" },
+      libraries = { "cjson" },
+    },
+    ["smpp.ev"] = {
+      sources = sources("src/smpp_session.c", "src/lsmpp_pdu.c", "src/lsmpp_ev.c"),
+      incdirs = { "src", "$(LIBEV_INCDIR)" },
+      libdirs = { "$(LIBEV_LIBDIR)" },
+      libraries = { "ev" },
+    },
+  },
+  install = {
+    bin = {
+      ["smpp-sim"] = "bin/smpp-sim",
+      ["smpp-send"] = "bin/smpp-send",
+    },
+  },
+  copy_directories = { "doc", "examples" },
+}

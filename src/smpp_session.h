@@ -1,0 +1,253 @@
+/*
+ * smpp_session.h - the SMPP protocol session, with no I/O and no clock.
+ *
+ * In the shape of nghttp2's session and hiredis's reader: bytes in
+ * (smpp_session_recv, or recv_buffer + recv_commit to read straight into
+ * the session), bytes out (smpp_session_pending + smpp_session_sent), time
+ * in (every call that can move time takes `now` in milliseconds from any
+ * monotonic origin), the next deadline out (smpp_session_deadline), and
+ * events out one at a time (smpp_session_next_event).
+ *
+ * One session serves either role:
+ *  - client (ESME): binds with bind_transceiver, submits submit_sm, keeps
+ *    the link alive with enquire_link, answers enquire_link, unbind and
+ *    every deliver_sm itself, and reports receipts as events;
+ *  - server (the gateway side, for the simulator): checks the first PDU is
+ *    bind_transceiver, reports bind and submit requests as events for the
+ *    application to answer, and sends deliver_sm with the same window
+ *    bookkeeping the client uses for submit_sm.
+ *
+ * Incoming PDUs are parsed lazily by smpp_session_next_event, one per
+ * event, so an event's pdu points into the session's input buffer and is
+ * valid until the next call on the session. The session never calls out:
+ * drivers dispatch each event after the call returns (so user code never
+ * runs while the session is parsing).
+ *
+ * Rules kept here (PROTOCOL.md, "What the gateway expects of a client"):
+ * nothing but bind is sent before bound; sequence numbers 1..0x7FFFFFFF
+ * wrap back to 1; at most `window` requests in flight, the rest wait in a
+ * bounded FIFO; every request sent through smpp_session_submit ends in
+ * exactly one SMPP_EV_RESULT event, whatever happens; enquire_link every
+ * enquire_link_ms; no enquire_link_resp within response_timeout_ms closes
+ * the link as dead.
+ */
+#ifndef SMPP_SESSION_H
+#define SMPP_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smpp_error.h"
+#include "smpp_pdu.h"
+
+typedef int64_t smpp_ms;
+
+typedef enum smpp_role { SMPP_ROLE_CLIENT = 0, SMPP_ROLE_SERVER = 1 } smpp_role;
+
+typedef enum smpp_state {
+    SMPP_STATE_CONNECTING = 0, /* client: waiting for the driver's connect */
+    SMPP_STATE_BINDING,        /* client: bind sent; server: waiting for bind */
+    SMPP_STATE_BOUND,
+    SMPP_STATE_UNBINDING, /* unbind sent, waiting for unbind_resp */
+    SMPP_STATE_CLOSED     /* driver should flush pending output and close */
+} smpp_state;
+
+/* Why a bind failed or a session closed. */
+typedef enum smpp_reason {
+    SMPP_REASON_NONE = 0,
+    SMPP_REASON_CLOSED,          /* the application closed it */
+    SMPP_REASON_CONNECT_REFUSED, /* driver: connection refused */
+    SMPP_REASON_CONNECT_TIMEOUT, /* no connection within connect_timeout_ms */
+    SMPP_REASON_DNS,             /* driver: host name did not resolve */
+    SMPP_REASON_CONNECT_ERROR,   /* driver: other connect error */
+    SMPP_REASON_BIND_TIMEOUT,    /* no bind_transceiver_resp in time */
+    SMPP_REASON_AUTH,            /* gateway closed the socket during bind:
+                                    its way to say "bad credentials" */
+    SMPP_REASON_BIND_STATUS,     /* bind_transceiver_resp with status != 0 */
+    SMPP_REASON_CONNECTION_LOST, /* peer closed or I/O error while bound */
+    SMPP_REASON_PEER_UNBIND,     /* peer sent unbind */
+    SMPP_REASON_DEAD_LINK,       /* enquire_link unanswered in time */
+    SMPP_REASON_IDLE,            /* server: nothing received for idle_timeout_ms */
+    SMPP_REASON_PROTOCOL,        /* broken stream or peer broke the protocol */
+    SMPP_REASON_REJECTED         /* server: bind refused by the application */
+} smpp_reason;
+
+/* How one request ended. */
+typedef enum smpp_outcome {
+    SMPP_OUTCOME_RESPONSE = 0, /* answered; status says how (0 = success) */
+    SMPP_OUTCOME_NACK,         /* generic_nack for its sequence number */
+    SMPP_OUTCOME_TIMEOUT,      /* no answer within response_timeout_ms */
+    SMPP_OUTCOME_LOST,         /* link went down after it was sent: outcome
+                                  unknown, the message may have gone out */
+    SMPP_OUTCOME_NOT_SENT,     /* link went down (or bind failed) before it
+                                  was sent: it surely did not go out */
+    SMPP_OUTCOME_CLOSED        /* the application closed the session */
+} smpp_outcome;
+
+typedef enum smpp_event_type {
+    SMPP_EV_NONE = 0,
+    SMPP_EV_BOUND,        /* client: bound; pdu = bind_transceiver_resp */
+    SMPP_EV_BIND_FAILED,  /* client: reason (+ status for BIND_STATUS);
+                             a CLOSED event follows */
+    SMPP_EV_RESULT,       /* a request from smpp_session_submit ended:
+                             token, command_id, outcome, status, pdu = the
+                             response when outcome is RESPONSE or NACK */
+    SMPP_EV_DELIVER,      /* client: deliver_sm received (already answered
+                             with deliver_sm_resp); pdu = the deliver_sm */
+    SMPP_EV_BIND_REQUEST, /* server: bind_transceiver received; pdu has
+                             system_id and password. Answer with
+                             smpp_session_accept_bind or _reject_bind. */
+    SMPP_EV_REQUEST,      /* server: submit_sm received; answer it with
+                             smpp_session_respond (now, later or never) */
+    SMPP_EV_UNBOUND,      /* peer sent unbind (answered) or our unbind was
+                             answered; a CLOSED event follows */
+    SMPP_EV_CLOSED        /* last event of a session: reason */
+} smpp_event_type;
+
+typedef struct smpp_event {
+    smpp_event_type type;
+    uint64_t token;        /* RESULT: the caller's token */
+    uint32_t command_id;   /* RESULT: the request's command id */
+    uint32_t sequence_number; /* RESULT/REQUEST/DELIVER: of the request */
+    smpp_outcome outcome;  /* RESULT */
+    uint32_t status;       /* RESULT, BIND_FAILED: command_status */
+    smpp_reason reason;    /* BIND_FAILED, CLOSED */
+    const smpp_pdu *pdu;   /* borrowed until the next session call; NULL
+                              when the event has no PDU */
+} smpp_event;
+
+typedef struct smpp_session_config {
+    smpp_role role;
+    /* client bind fields; copied by smpp_session_new */
+    const char *system_id;
+    const char *password;
+    const char *system_type;
+    uint8_t interface_version; /* 0x34 */
+    uint8_t addr_ton;
+    uint8_t addr_npi;
+    const char *address_range;
+
+    uint32_t window;    /* requests in flight at most; default 10 */
+    uint32_t queue_max; /* requests waiting for the window; default 10000 */
+    uint32_t max_pdu;   /* framing cap; default 65536 */
+
+    smpp_ms connect_timeout_ms;  /* client, 10000 */
+    smpp_ms bind_timeout_ms;     /* client; server: time allowed for the
+                                    first PDU. 10000 */
+    smpp_ms response_timeout_ms; /* per request, and for enquire_link_resp
+                                    and unbind_resp. 10000 */
+    smpp_ms enquire_link_ms;     /* send enquire_link this often while
+                                    bound; 0 = never. Client 30000 (gateway:
+                                    every 30 s +-5 s), server 0 */
+    smpp_ms idle_timeout_ms;     /* close after nothing received this long;
+                                    0 = never (default) */
+} smpp_session_config;
+
+typedef struct smpp_session_stats {
+    uint64_t submitted;    /* requests accepted by smpp_session_submit */
+    uint64_t sent;         /* of those, written to the output */
+    uint64_t succeeded;    /* RESULT with RESPONSE and status 0 */
+    uint64_t failed;       /* every other RESULT */
+    uint64_t delivered_in; /* deliver_sm received (client) */
+    uint64_t requests_in;  /* submit_sm received (server) */
+    uint64_t enquire_links_sent;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    uint32_t in_flight;
+    uint32_t queued;
+} smpp_session_stats;
+
+typedef struct smpp_session smpp_session;
+
+/* Fill config with the defaults above for role. */
+void smpp_session_config_init(smpp_session_config *config, smpp_role role);
+
+/*
+ * Create a session. Strings in config are copied. The clock starts at now:
+ * a client is CONNECTING (deadline now + connect_timeout_ms), a server is
+ * BINDING (deadline now + bind_timeout_ms for the first PDU).
+ * Returns NULL with err filled (SMPP_ERR_ARG naming the bad setting, e.g.
+ * a system_id over 15 bytes, or SMPP_ERR_NOMEM).
+ */
+smpp_session *smpp_session_new(const smpp_session_config *config, smpp_ms now,
+                               smpp_error *err);
+void smpp_session_free(smpp_session *s);
+
+smpp_state smpp_session_state(const smpp_session *s);
+void smpp_session_get_stats(const smpp_session *s, smpp_session_stats *st);
+
+/* Client: the driver's TCP connect finished; queues bind_transceiver. */
+int smpp_session_connected(smpp_session *s, smpp_ms now);
+
+/* The driver failed to connect or lost the link (EOF, I/O error).
+ * reason: CONNECT_REFUSED, DNS, CONNECT_ERROR, or CONNECTION_LOST; a
+ * CONNECTION_LOST while binding becomes SMPP_REASON_AUTH (the gateway
+ * closes the socket on bad credentials). Ends every request and queues
+ * the CLOSED event. Idempotent. */
+void smpp_session_fail(smpp_session *s, smpp_reason reason, smpp_ms now);
+
+/* Bytes from the peer: copied in. Returns 0, SMPP_ERR_STATE once closed,
+ * or SMPP_ERR_NOMEM. Call next_event until it returns 0 afterwards. */
+int smpp_session_recv(smpp_session *s, const uint8_t *data, size_t len);
+/* Zero-copy form: space for at least `want` bytes at *buf (*cap bytes in
+ * all), then commit how many the driver actually read. */
+int smpp_session_recv_buffer(smpp_session *s, size_t want, uint8_t **buf, size_t *cap);
+void smpp_session_recv_commit(smpp_session *s, size_t n);
+
+/* Bytes to write: pointer valid until the next call on the session; *len 0
+ * when there is nothing to write. */
+const uint8_t *smpp_session_pending(smpp_session *s, size_t *len);
+/* n bytes of pending output were written. */
+void smpp_session_sent(smpp_session *s, size_t n);
+
+/* Advance the clock: fires keep-alive, timeouts, dead-link checks.
+ * Events it causes come out of next_event. */
+void smpp_session_tick(smpp_session *s, smpp_ms now);
+/* Earliest time tick must be called, or -1 when no timer runs. */
+smpp_ms smpp_session_deadline(const smpp_session *s);
+
+/* Next event into ev: returns 1, or 0 when there is none right now.
+ * Parses at most one incoming PDU per call. */
+int smpp_session_next_event(smpp_session *s, smpp_ms now, smpp_event *ev);
+
+/*
+ * Queue a request: submit_sm for a client, deliver_sm for a server (the
+ * pdu's command_id must be that; sequence_number is assigned here, the
+ * pdu's own is ignored). The pdu is encoded and checked at once: a field
+ * over its limit returns SMPP_ERR_LIMIT / SMPP_ERR_FIELD naming it and
+ * nothing is queued. SMPP_ERR_QUEUE_FULL when queue_max requests already
+ * wait; SMPP_ERR_STATE once unbinding or closed. On 0 the request will end
+ * in exactly one SMPP_EV_RESULT carrying token.
+ */
+int smpp_session_submit(smpp_session *s, const smpp_pdu *pdu, uint64_t token, smpp_ms now,
+                        smpp_error *err);
+
+/*
+ * Close. graceful != 0 and bound: every request not yet answered ends with
+ * CLOSED, unbind is sent, and the session closes on unbind_resp or after
+ * response_timeout_ms. Otherwise (or not bound) it closes at once. Either
+ * way, a CLOSED event (reason CLOSED) ends the event stream. Idempotent.
+ */
+void smpp_session_close(smpp_session *s, int graceful, smpp_ms now);
+
+/* Server: answer a BIND_REQUEST. status 0 sends bind_transceiver_resp
+ * echoing system_id and moves to BOUND; otherwise it sends a bodyless resp
+ * with that status and closes (reason REJECTED). */
+int smpp_session_accept_bind(smpp_session *s, uint32_t status, smpp_ms now);
+/* Server: refuse a bind by closing the socket with no answer, as the
+ * gateway does on bad credentials (reason REJECTED). */
+void smpp_session_reject_bind(smpp_session *s, smpp_ms now);
+
+/* Server: answer request sequence_number of command_id (submit_sm) with a
+ * submit_sm_resp of status and message_id (message_id ignored and the body
+ * left out when status != 0). SMPP_ERR_LIMIT for a message_id over 64. */
+int smpp_session_respond(smpp_session *s, uint32_t command_id, uint32_t sequence_number,
+                         uint32_t status, const char *message_id, size_t message_id_len,
+                         smpp_error *err);
+
+/* Static names for logs and Lua error tokens. */
+const char *smpp_reason_name(smpp_reason reason);   /* "authentication failed" ... */
+const char *smpp_outcome_name(smpp_outcome outcome); /* "timeout" ... */
+const char *smpp_state_name(smpp_state state);       /* "bound" ... */
+
+#endif
