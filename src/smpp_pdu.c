@@ -8,29 +8,26 @@
 
 #include "smpp_pdu.h"
 
-#define CSTR(field, size)                                                                          \
-    {                                                                                              \
-        #field, SMPP_FT_CSTRING, (size), (uint16_t)offsetof(smpp_pdu, field), 0                    \
-    }
+/* clang-format off */
+/* clang-format can't lay out brace macros or one-per-line tables. */
+#define FIELD(f, type, max, alt) {#f, (type), (max), (uint16_t)offsetof(smpp_pdu, f), (alt)}
+#define CSTR(f, size) FIELD(f, SMPP_FT_CSTRING, (size), 0)
 /* SMPP 3.4 7.1: absolute and relative times are empty or exactly 16 chars. */
-#define DATE(field)                                                                                \
-    {                                                                                              \
-        #field, SMPP_FT_CSTRING, 17, (uint16_t)offsetof(smpp_pdu, field), 17                       \
-    }
-#define U8(field)                                                                                  \
-    {                                                                                              \
-        #field, SMPP_FT_U8, 1, (uint16_t)offsetof(smpp_pdu, field), 0                              \
-    }
-#define SM(field)                                                                                  \
-    {                                                                                              \
-        #field, SMPP_FT_SM, SMPP_MAX_SHORT_MESSAGE, (uint16_t)offsetof(smpp_pdu, field), 0         \
-    }
+#define DATE(f) FIELD(f, SMPP_FT_CSTRING, 17, 17)
+#define U8(f) FIELD(f, SMPP_FT_U8, 1, 0)
+#define SM(f) FIELD(f, SMPP_FT_SM, SMPP_MAX_SHORT_MESSAGE, 0)
 
 /* SMPP 3.4 4.1.1, 4.1.3, 4.1.5: the three bind requests share a body. */
 static const smpp_field bind_fields[] = {
-    CSTR(system_id, 16), CSTR(password, 9), CSTR(system_type, 13), U8(interface_version),
-    U8(addr_ton),        U8(addr_npi),      CSTR(address_range, 41),
+    CSTR(system_id, 16),
+    CSTR(password, 9),
+    CSTR(system_type, 13),
+    U8(interface_version),
+    U8(addr_ton),
+    U8(addr_npi),
+    CSTR(address_range, 41),
 };
+/* clang-format on */
 
 /* SMPP 3.4 4.1.2, 4.1.4, 4.1.6: system_id only (TLVs follow). */
 static const smpp_field bind_resp_fields[] = {
@@ -87,8 +84,14 @@ typedef struct command_desc {
     size_t count;
 } command_desc;
 
-#define CMD(id, name, table) {(id), (name), (table), sizeof(table) / sizeof((table)[0])}
-#define CMD0(id, name) {(id), (name), NULL, 0}
+#define CMD(id, name, table)                                                                       \
+    {                                                                                              \
+        (id), (name), (table), sizeof(table) / sizeof((table)[0])                                  \
+    }
+#define CMD0(id, name)                                                                             \
+    {                                                                                              \
+        (id), (name), NULL, 0                                                                      \
+    }
 
 /* PROTOCOL.md, "Commands"; SMPP 3.4 5.1.2.1. */
 static const command_desc commands[] = {
@@ -113,14 +116,67 @@ static const command_desc commands[] = {
 
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
 
+/* A switch, not a scan of the table: this runs once per PDU. */
 static const command_desc *command_find(uint32_t id)
 {
     size_t i;
 
-    for (i = 0; i < COMMAND_COUNT; i++)
-        if (commands[i].id == id)
-            return &commands[i];
-    return NULL;
+    switch (id) {
+    case SMPP_GENERIC_NACK:
+        i = 0;
+        break;
+    case SMPP_BIND_RECEIVER:
+        i = 1;
+        break;
+    case SMPP_BIND_RECEIVER_RESP:
+        i = 2;
+        break;
+    case SMPP_BIND_TRANSMITTER:
+        i = 3;
+        break;
+    case SMPP_BIND_TRANSMITTER_RESP:
+        i = 4;
+        break;
+    case SMPP_QUERY_SM:
+        i = 5;
+        break;
+    case SMPP_QUERY_SM_RESP:
+        i = 6;
+        break;
+    case SMPP_SUBMIT_SM:
+        i = 7;
+        break;
+    case SMPP_SUBMIT_SM_RESP:
+        i = 8;
+        break;
+    case SMPP_DELIVER_SM:
+        i = 9;
+        break;
+    case SMPP_DELIVER_SM_RESP:
+        i = 10;
+        break;
+    case SMPP_UNBIND:
+        i = 11;
+        break;
+    case SMPP_UNBIND_RESP:
+        i = 12;
+        break;
+    case SMPP_BIND_TRANSCEIVER:
+        i = 13;
+        break;
+    case SMPP_BIND_TRANSCEIVER_RESP:
+        i = 14;
+        break;
+    case SMPP_ENQUIRE_LINK:
+        i = 15;
+        break;
+    case SMPP_ENQUIRE_LINK_RESP:
+        i = 16;
+        break;
+    default:
+        return NULL;
+    }
+    return &commands[i];
 }
 
 /* Like smpp_error_set, plus where it happened and which limit broke. Kept
@@ -285,8 +341,8 @@ static int cstring_decode_error(const smpp_field *f, const uint8_t *buf, size_t 
                     (unsigned)f->max);
     }
     n = (size_t)(nul - (buf + p));
-    return fail(err, SMPP_ERR_LIMIT, p, f->max, "%s: %zu bytes, limit %u (%u with NUL)", f->name,
-                n, (unsigned)f->max - 1, (unsigned)f->max);
+    return fail(err, SMPP_ERR_LIMIT, p, f->max, "%s: %zu bytes, limit %u (%u with NUL)", f->name, n,
+                (unsigned)f->max - 1, (unsigned)f->max);
 }
 
 int smpp_pdu_decode(smpp_pdu *pdu, const uint8_t *buf, size_t len, smpp_error *err)
@@ -321,16 +377,18 @@ int smpp_pdu_decode(smpp_pdu *pdu, const uint8_t *buf, size_t len, smpp_error *e
     for (i = 0; i < cmd->count; i++) {
         const smpp_field *f = &cmd->fields[i];
         smpp_bytes *b;
-        const uint8_t *nul;
+        const uint8_t *s;
         size_t n, room;
 
         switch (f->type) {
         case SMPP_FT_CSTRING:
+            /* These strings are a few bytes long: a loop beats memchr. */
             room = len - p < f->max ? len - p : f->max;
-            nul = memchr(buf + p, 0, room);
-            if (nul == NULL)
+            s = buf + p;
+            for (n = 0; n < room && s[n] != 0; n++)
+                ;
+            if (n == room)
                 return cstring_decode_error(f, buf, p, len, err);
-            n = (size_t)(nul - (buf + p));
             if (f->alt_size != 0 && n != 0 && n + 1 != f->alt_size)
                 return fail(err, SMPP_ERR_FIELD, p, f->alt_size,
                             "%s: %zu chars, must be empty or %u", f->name, n,
@@ -355,8 +413,8 @@ int smpp_pdu_decode(smpp_pdu *pdu, const uint8_t *buf, size_t len, smpp_error *e
                             (unsigned)f->max);
             if (n > len - p)
                 return fail(err, SMPP_ERR_FIELD, p - 1, len - p,
-                            "%s: sm_length %zu runs past the PDU end (%zu bytes left)", f->name,
-                            n, len - p);
+                            "%s: sm_length %zu runs past the PDU end (%zu bytes left)", f->name, n,
+                            len - p);
             b = field_bytes(pdu, f);
             b->ptr = buf + p;
             b->len = n;
@@ -475,7 +533,7 @@ long smpp_pdu_encoded_size(const smpp_pdu *pdu, smpp_error *err)
 long smpp_pdu_encode(const smpp_pdu *pdu, uint8_t *out, size_t cap, smpp_error *err)
 {
     const command_desc *cmd = command_find(pdu->command_id);
-    size_t p = SMPP_HEADER_LEN, i;
+    size_t p = SMPP_HEADER_LEN, i, k;
     long need;
     int rc;
 
@@ -500,13 +558,17 @@ long smpp_pdu_encode(const smpp_pdu *pdu, uint8_t *out, size_t cap, smpp_error *
         switch (f->type) {
         case SMPP_FT_CSTRING:
             b = field_cbytes(pdu, f);
-            rc = cstring_check(f, b, err);
-            if (rc < 0)
-                return rc;
+            if (b->len + 1 > f->max ||
+                (f->alt_size != 0 && b->len != 0 && b->len + 1 != f->alt_size))
+                return cstring_check(f, b, err);
             if (b->len + 1 > cap - p)
                 goto too_small;
-            if (b->len != 0)
-                memcpy(out + p, b->ptr, b->len);
+            /* Copy and look for a NUL inside in one pass; short strings. */
+            for (k = 0; k < b->len; k++) {
+                if (b->ptr[k] == 0)
+                    return cstring_check(f, b, err);
+                out[p + k] = b->ptr[k];
+            }
             p += b->len;
             out[p++] = 0;
             break;
@@ -571,8 +633,7 @@ const smpp_tlv *smpp_pdu_find_tlv(const smpp_pdu *pdu, uint16_t tag)
     return NULL;
 }
 
-int smpp_pdu_add_tlv(smpp_pdu *pdu, uint16_t tag, const void *value, size_t len,
-                     smpp_error *err)
+int smpp_pdu_add_tlv(smpp_pdu *pdu, uint16_t tag, const void *value, size_t len, smpp_error *err)
 {
     if (pdu->tlv_count >= SMPP_MAX_TLVS)
         return fail(err, SMPP_ERR_LIMIT, 0, SMPP_MAX_TLVS, "tlvs: more than %u TLVs",

@@ -38,7 +38,9 @@ int smpp_receipt_parse(const uint8_t *text, size_t len, smpp_receipt *r);
 /*
  * Format r into out in the canonical order and spelling above; sub, dlvrd
  * and err default to "001", "001" and "000" when empty. Returns bytes
- * written (no NUL), or SMPP_ERR_BUFFER / SMPP_ERR_LIMIT with err filled.
+ * written (no NUL), or SMPP_ERR_BUFFER / SMPP_ERR_LIMIT with err filled,
+ * or SMPP_ERR_FIELD when a value other than text holds a space (it would
+ * not parse back as the same field). Nothing is written on error.
  */
 long smpp_receipt_format(const smpp_receipt *r, uint8_t *out, size_t cap, smpp_error *err);
 

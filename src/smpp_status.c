@@ -74,8 +74,8 @@ uint32_t smpp_status_at(size_t i)
 
 /* PROTOCOL.md, TLV 0x0427; SMPP 3.4 5.3.2.35. */
 static const char *const states[] = {
-    NULL,     "ENROUTE",       "DELIVERED", "EXPIRED", "DELETED",
-    "UNDELIVERABLE", "ACCEPTED", "UNKNOWN",   "REJECTED",
+    NULL,       "ENROUTE", "DELIVERED", "EXPIRED", "DELETED", "UNDELIVERABLE",
+    "ACCEPTED", "UNKNOWN", "REJECTED",
 };
 
 const char *smpp_message_state_name(unsigned state)

@@ -89,8 +89,9 @@ static inline size_t utf8_next(const uint8_t *s, size_t n, uint32_t *cp, const c
         return 0;
     }
     if (s[1] < lo || s[1] > hi) {
-        *why = c == 0xED ? "UTF-16 surrogate" : c == 0xF4 ? "code point past U+10FFFF"
-                                                          : "overlong form";
+        *why = c == 0xED   ? "UTF-16 surrogate"
+               : c == 0xF4 ? "code point past U+10FFFF"
+                           : "overlong form";
         return 0;
     }
     *cp = (*cp << 6) | (s[1] & 0x3Fu);
@@ -164,8 +165,7 @@ static long utf8_to_ucs2_short(const uint8_t *in, size_t in_len, size_t cap, smp
                 cap);
 }
 
-long smpp_utf8_to_ucs2(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap,
-                       smpp_error *err)
+long smpp_utf8_to_ucs2(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, smpp_error *err)
 {
     size_t i = 0, o = 0;
 
@@ -239,8 +239,8 @@ static long ucs2_next(const uint8_t *in, size_t in_len, size_t i, size_t *step, 
     low = ((uint32_t)in[i + 2] << 8) | in[i + 3];
     if (low < 0xDC00 || low > 0xDFFF)
         return fail(err, SMPP_ERR_UCS2, i, 0,
-                    "invalid UCS2 at byte %zu: high surrogate 0x%04X not followed by a low one",
-                    i, (unsigned)u);
+                    "invalid UCS2 at byte %zu: high surrogate 0x%04X not followed by a low one", i,
+                    (unsigned)u);
     *step = 4;
     return (long)(0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00));
 }
@@ -263,12 +263,11 @@ static long ucs2_to_utf8_short(const uint8_t *in, size_t in_len, size_t cap, smp
         need += utf8_len((uint32_t)cp);
         i += step;
     }
-    return fail(err, SMPP_ERR_BUFFER, 0, need, "UTF-8 output needs %zu bytes, buffer has %zu",
-                need, cap);
+    return fail(err, SMPP_ERR_BUFFER, 0, need, "UTF-8 output needs %zu bytes, buffer has %zu", need,
+                cap);
 }
 
-long smpp_ucs2_to_utf8(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap,
-                       smpp_error *err)
+long smpp_ucs2_to_utf8(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, smpp_error *err)
 {
     size_t i = 0, o = 0, step;
 
