@@ -28,7 +28,8 @@ CODEC_SRC   := src/smpp_error.c src/smpp_pdu.c src/smpp_text.c src/smpp_receipt.
 SESSION_SRC := src/smpp_session.c
 # Lua bindings. Modules are not linked against liblua (the host provides it).
 CORE_SRC := $(CODEC_SRC) src/lsmpp_pdu.c src/lsmpp_json.c src/lsmpp_core.c
-EV_SRC   := $(CODEC_SRC) $(SESSION_SRC) src/lsmpp_pdu.c src/lsmpp_ev.c
+EV_SRC   := $(CODEC_SRC) $(SESSION_SRC) src/lsmpp_pdu.c src/lsmpp_ev.c src/lsmpp_ev_client.c \
+            src/lsmpp_ev_server.c
 
 HEADERS := $(wildcard src/*.h)
 
@@ -88,7 +89,7 @@ asan: deps
 	$(MAKE) --no-print-directory BUILD=$(BUILD)/asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" all
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(BUSTED) --lua=$(LUA) --cpath="$(BUILD)/asan/?.so;" $(BUSTED_ARGS)
+	  $(BUSTED) --lua=$(LUA) --cpath="$(BUILD)/asan/?.so" $(BUSTED_ARGS)
 
 VALGRIND := valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect \
             --errors-for-leak-kinds=definite,indirect -q
@@ -108,11 +109,16 @@ fuzz: deps
 	$(call apt_ensure,clang libclang-rt-14-dev)
 	@$(MAKE) --no-print-directory fuzz-run
 
-fuzz-run: $(addprefix $(BUILD)/fuzz_,$(FUZZERS))
+# Seeds: the golden vectors, from hex text to binary PDUs.
+$(BUILD)/seeds: $(wildcard spec/fixtures/pdu/*.hex)
+	@mkdir -p $@
+	@for f in $^; do $(LUA) spec/fuzz/hex2bin.lua <$$f >$@/$$(basename $$f .hex).bin; done
+
+fuzz-run: $(addprefix $(BUILD)/fuzz_,$(FUZZERS)) $(BUILD)/seeds
 	@rc=0; for f in $(FUZZERS); do \
 	  mkdir -p $(BUILD)/corpus/$$f; \
 	  if $(BUILD)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	       $(BUILD)/corpus/$$f spec/fixtures/pdu >$(BUILD)/fuzz_$$f.log 2>&1; then \
+	       $(BUILD)/corpus/$$f $(BUILD)/seeds >$(BUILD)/fuzz_$$f.log 2>&1; then \
 	    runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $(BUILD)/fuzz_$$f.log); \
 	    echo "fuzz $$f: 1 passed, 0 failed ($$runs runs in $(FUZZ_SECONDS) s)"; \
 	  else \

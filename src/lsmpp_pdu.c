@@ -1,0 +1,1097 @@
+/*
+ * lsmpp_pdu.c - smpp_pdu <-> Lua table, driven by the codec's descriptor
+ * tables (smpp_pdu_fields), so a field is described once for the wire and
+ * for Lua. Compiled into smpp.core and smpp.ev alike: no state outside the
+ * lua_State and the caller's structs.
+ *
+ * Nothing here raises a Lua error on bad data: fill and convert return
+ * negative smpp_err_code values with err->msg naming the key. Only out of
+ * memory raises, and no function here holds malloc'd memory.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lsmpp_compat.h"
+#include "lsmpp_pdu.h"
+#include "smpp_status.h"
+
+/* ---- named TLVs (PROTOCOL.md, "TLVs that matter here") ---------------- */
+
+enum tlv_kind {
+    TK_RAW,     /* octets as they are */
+    TK_CSTRING, /* C-Octet String: Lua sees it without the NUL */
+    TK_U8,      /* 1-byte integer */
+    TK_NETERR   /* network_type (1) + error_code (2) */
+};
+
+typedef struct named_tlv {
+    uint16_t tag;
+    uint8_t kind;
+    const char *name;
+} named_tlv;
+
+/* The order here is the order in which encode appends named keys of the
+ * tlvs table that the array part does not already carry. */
+static const named_tlv named_tlvs[] = {
+    {SMPP_TLV_RECEIPTED_MESSAGE_ID, TK_CSTRING, "receipted_message_id"},
+    {SMPP_TLV_MESSAGE_STATE, TK_U8, "message_state"},
+    {SMPP_TLV_NETWORK_ERROR_CODE, TK_NETERR, "network_error_code"},
+    {SMPP_TLV_SC_INTERFACE_VERSION, TK_U8, "sc_interface_version"},
+    {SMPP_TLV_MESSAGE_PAYLOAD, TK_RAW, "message_payload"},
+};
+
+#define NAMED_TLV_COUNT (sizeof(named_tlvs) / sizeof(named_tlvs[0]))
+
+static const named_tlv *named_by_tag(uint16_t tag)
+{
+    size_t i;
+
+    for (i = 0; i < NAMED_TLV_COUNT; i++)
+        if (named_tlvs[i].tag == tag)
+            return &named_tlvs[i];
+    return NULL;
+}
+
+static const named_tlv *named_by_name(const char *name, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < NAMED_TLV_COUNT; i++)
+        if (strlen(named_tlvs[i].name) == len && memcmp(named_tlvs[i].name, name, len) == 0)
+            return &named_tlvs[i];
+    return NULL;
+}
+
+/* Every command the codec knows, for the "is not a field of" message. */
+static const uint32_t known_commands[] = {
+    SMPP_GENERIC_NACK,          SMPP_BIND_RECEIVER,
+    SMPP_BIND_RECEIVER_RESP,    SMPP_BIND_TRANSMITTER,
+    SMPP_BIND_TRANSMITTER_RESP, SMPP_QUERY_SM,
+    SMPP_QUERY_SM_RESP,         SMPP_SUBMIT_SM,
+    SMPP_SUBMIT_SM_RESP,        SMPP_DELIVER_SM,
+    SMPP_DELIVER_SM_RESP,       SMPP_UNBIND,
+    SMPP_UNBIND_RESP,           SMPP_BIND_TRANSCEIVER,
+    SMPP_BIND_TRANSCEIVER_RESP, SMPP_ENQUIRE_LINK,
+    SMPP_ENQUIRE_LINK_RESP,
+};
+
+/* ---- key cache -------------------------------------------------------------
+ *
+ * Decoding sets ~25 keys per PDU and encoding matches ~12. lua_setfield
+ * interns its key on every call (a strcmp through Lua's API string cache),
+ * and matching keys by name costs strlen + memcmp per candidate. Instead,
+ * each lua_State gets one table of every key string, in the registry under
+ * the address of cache_anchor (one per module copy, so smpp.core and
+ * smpp.ev each have their own). Pushing a key is then lua_rawgeti, and
+ * since Lua interns every short string, a key in a user's table is the very
+ * same string object as the cached one: a pointer compare identifies it.
+ *
+ * Slots 1..FIELD_SLOTS: the field name whose offsetof(smpp_pdu) is slot-1.
+ * Then the fixed keys (enum below), then the command names, then the
+ * userdata holding the string pointers for the compares.
+ */
+
+enum cache_key {
+    K_COMMAND,
+    K_COMMAND_STATUS,
+    K_SEQUENCE_NUMBER,
+    K_TLVS,
+    K_HAS_BODY,
+    K_TAG,
+    K_NAME,
+    K_VALUE,
+    K_NUL,
+    K_NETWORK_TYPE,
+    K_ERROR_CODE,
+    K_ID,
+    K_SUB,
+    K_DLVRD,
+    K_SUBMIT_DATE,
+    K_DONE_DATE,
+    K_STAT,
+    K_ERR,
+    K_TEXT,
+    K_RAW,
+    K_STATE,
+    K_MESSAGE_STATE,
+    K_NETWORK_ERROR_CODE,
+    K_RECEIPTED_MESSAGE_ID,
+    K_SC_INTERFACE_VERSION,
+    K_MESSAGE_PAYLOAD,
+    K_COUNT
+};
+
+static const char *const key_names[K_COUNT] = {
+    "command",
+    "command_status",
+    "sequence_number",
+    "tlvs",
+    "has_body",
+    "tag",
+    "name",
+    "value",
+    "nul",
+    "network_type",
+    "error_code",
+    "id",
+    "sub",
+    "dlvrd",
+    "submit_date",
+    "done_date",
+    "stat",
+    "err",
+    "text",
+    "raw",
+    "state",
+    "message_state",
+    "network_error_code",
+    "receipted_message_id",
+    "sc_interface_version",
+    "message_payload",
+};
+
+#define COMMAND_COUNT (sizeof(known_commands) / sizeof(known_commands[0]))
+#define FIELD_SLOTS offsetof(smpp_pdu, tlvs)
+#define SLOT_FIELD(offset) ((int)(offset) + 1)
+#define SLOT_KEY(k) ((int)FIELD_SLOTS + 1 + (int)(k))
+#define SLOT_CMD(i) ((int)FIELD_SLOTS + 1 + K_COUNT + (int)(i))
+#define SLOT_PTRS ((int)FIELD_SLOTS + 1 + K_COUNT + (int)COMMAND_COUNT)
+
+typedef struct key_ptrs {
+    const char *p[FIELD_SLOTS + K_COUNT + COMMAND_COUNT]; /* slot-1 -> string */
+} key_ptrs;
+
+static const char cache_anchor = 0;
+
+/* The index of a named tag's key in the cache. */
+static int named_slot(const named_tlv *nt)
+{
+    switch (nt->tag) {
+    case SMPP_TLV_RECEIPTED_MESSAGE_ID:
+        return SLOT_KEY(K_RECEIPTED_MESSAGE_ID);
+    case SMPP_TLV_MESSAGE_STATE:
+        return SLOT_KEY(K_MESSAGE_STATE);
+    case SMPP_TLV_NETWORK_ERROR_CODE:
+        return SLOT_KEY(K_NETWORK_ERROR_CODE);
+    case SMPP_TLV_SC_INTERFACE_VERSION:
+        return SLOT_KEY(K_SC_INTERFACE_VERSION);
+    default:
+        return SLOT_KEY(K_MESSAGE_PAYLOAD);
+    }
+}
+
+static void cache_set(lua_State *L, int t, key_ptrs *kp, int slot, const char *s)
+{
+    lua_pushstring(L, s);
+    kp->p[slot - 1] = lua_tostring(L, -1);
+    lua_rawseti(L, t, slot);
+}
+
+static int cache_build(lua_State *L)
+{
+    key_ptrs *kp;
+    size_t i, j, n;
+    int t;
+
+    lua_createtable(L, SLOT_PTRS, 0);
+    t = lua_gettop(L);
+    kp = (key_ptrs *)lua_newuserdatauv(L, sizeof(*kp), 0);
+    memset(kp, 0, sizeof(*kp));
+    lua_rawseti(L, t, SLOT_PTRS);
+    for (i = 0; i < COMMAND_COUNT; i++) {
+        const smpp_field *f = smpp_pdu_fields(known_commands[i], &n);
+
+        for (j = 0; j < n; j++)
+            if (kp->p[f[j].offset] == NULL)
+                cache_set(L, t, kp, SLOT_FIELD(f[j].offset), f[j].name);
+        cache_set(L, t, kp, SLOT_CMD(i), smpp_command_name(known_commands[i]));
+    }
+    for (i = 0; i < K_COUNT; i++)
+        cache_set(L, t, kp, SLOT_KEY(i), key_names[i]);
+    lua_pushlightuserdata(L, (void *)&cache_anchor);
+    lua_pushvalue(L, t);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    return t;
+}
+
+/* Push the cache table; returns its absolute index. */
+static int cache_push(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&cache_anchor);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (lua_type(L, -1) == LUA_TTABLE)
+        return lua_gettop(L);
+    lua_pop(L, 1);
+    return cache_build(L);
+}
+
+/* The pointers, without leaving anything on the stack (the registry keeps
+ * the userdata alive). */
+static const key_ptrs *cache_ptrs(lua_State *L)
+{
+    const key_ptrs *kp;
+    int t = cache_push(L);
+
+    lua_rawgeti(L, t, SLOT_PTRS);
+    kp = (const key_ptrs *)lua_touserdata(L, -1);
+    lua_pop(L, 2);
+    return kp;
+}
+
+#define KEY_PTR(kp, slot) ((kp)->p[(slot)-1])
+
+/* t[cache[slot]] = value on top (popped). */
+static inline void set_slot(lua_State *L, int cache, int t, int slot)
+{
+    lua_rawgeti(L, cache, slot);
+    lua_insert(L, -2);
+    lua_rawset(L, t);
+}
+
+/* ---- pushing ------------------------------------------------------------ */
+
+/* lua_pushlstring(L, NULL, 0) is fine in 5.4 but not promised by 5.1. */
+static inline void push_bytes(lua_State *L, const uint8_t *p, size_t len)
+{
+    if (len == 0)
+        lua_pushliteral(L, "");
+    else
+        lua_pushlstring(L, (const char *)p, len);
+}
+
+static void push_neterr(lua_State *L, int cache, const uint8_t *v)
+{
+    int t;
+
+    lua_createtable(L, 0, 2);
+    t = lua_gettop(L);
+    lua_pushinteger(L, v[0]);
+    set_slot(L, cache, t, SLOT_KEY(K_NETWORK_TYPE));
+    lua_pushinteger(L, (v[1] << 8) | v[2]);
+    set_slot(L, cache, t, SLOT_KEY(K_ERROR_CODE));
+}
+
+/* Push the value of t as Lua sees it. Returns 1 when the value is typed
+ * (eligible for the tlvs[name] shortcut), 0 when raw. *no_nul is set for a
+ * receipted_message_id that came without its NUL, so that encode can
+ * reproduce the same bytes. A named TLV of the wrong size (the codec's
+ * decoder refuses those, but a pdu may come from elsewhere) goes raw. */
+static int push_tlv_value(lua_State *L, int cache, const named_tlv *nt, const smpp_tlv *t,
+                          int *no_nul)
+{
+    *no_nul = 0;
+    if (nt != NULL) {
+        switch (nt->kind) {
+        case TK_CSTRING:
+            if (t->len > 0 && t->value[t->len - 1] == 0) {
+                push_bytes(L, t->value, t->len - 1u);
+            } else {
+                push_bytes(L, t->value, t->len);
+                *no_nul = 1;
+            }
+            return 1;
+        case TK_U8:
+            if (t->len != 1)
+                break;
+            lua_pushinteger(L, t->value[0]);
+            return 1;
+        case TK_NETERR:
+            if (t->len != 3)
+                break;
+            push_neterr(L, cache, t->value);
+            return 1;
+        default:
+            push_bytes(L, t->value, t->len);
+            return 1;
+        }
+    }
+    push_bytes(L, t->value, t->len);
+    return 0;
+}
+
+static void push_tlvs(lua_State *L, int cache, const smpp_pdu *pdu)
+{
+    unsigned seen = 0;
+    size_t i;
+    int tbl;
+
+    lua_createtable(L, (int)pdu->tlv_count, 2);
+    tbl = lua_gettop(L);
+    for (i = 0; i < pdu->tlv_count; i++) {
+        const smpp_tlv *t = &pdu->tlvs[i];
+        const named_tlv *nt = named_by_tag(t->tag);
+        int no_nul, typed, e;
+
+        lua_createtable(L, 0, 4);
+        e = lua_gettop(L);
+        lua_rawgeti(L, cache, SLOT_KEY(K_TAG));
+        lua_pushinteger(L, t->tag);
+        lua_rawset(L, e);
+        if (nt != NULL) {
+            lua_rawgeti(L, cache, SLOT_KEY(K_NAME));
+            lua_rawgeti(L, cache, named_slot(nt));
+            lua_rawset(L, e);
+        }
+        typed = push_tlv_value(L, cache, nt, t, &no_nul);
+        /* The first TLV of a named tag also goes to tlvs[name], as the
+         * codec's smpp_pdu_find_tlv would pick it. */
+        if (typed && !(seen & (1u << (nt - named_tlvs)))) {
+            seen |= 1u << (nt - named_tlvs);
+            lua_pushvalue(L, -1);
+            set_slot(L, cache, tbl, named_slot(nt));
+        }
+        set_slot(L, cache, e, SLOT_KEY(K_VALUE));
+        if (no_nul) {
+            lua_pushboolean(L, 0);
+            set_slot(L, cache, e, SLOT_KEY(K_NUL));
+        }
+        lua_rawseti(L, tbl, (int)i + 1);
+    }
+}
+
+void lsmpp_push_tlvs(lua_State *L, const smpp_pdu *pdu)
+{
+    int cache;
+
+    luaL_checkstack(L, 8, NULL);
+    cache = cache_push(L);
+    push_tlvs(L, cache, pdu);
+    lua_remove(L, cache);
+}
+
+/* Responses with a mandatory body may come without one (SMPP 3.4 allows it
+ * when command_status != 0; gateways do it with 0 too). */
+static inline int is_bodyless(const smpp_pdu *pdu, size_t nfields)
+{
+    return nfields != 0 && SMPP_IS_RESPONSE(pdu->command_id) && !pdu->has_body;
+}
+
+static int command_index(uint32_t id)
+{
+    size_t i;
+
+    for (i = 0; i < COMMAND_COUNT; i++)
+        if (known_commands[i] == id)
+            return (int)i;
+    return -1;
+}
+
+void lsmpp_push_pdu(lua_State *L, const smpp_pdu *pdu)
+{
+    size_t n = 0, i;
+    const smpp_field *f = smpp_pdu_fields(pdu->command_id, &n);
+    int bodyless = f != NULL && is_bodyless(pdu, n);
+    int cache, t, cmd = command_index(pdu->command_id);
+
+    luaL_checkstack(L, 10, NULL);
+    cache = cache_push(L);
+    lua_createtable(L, 0, 4 + (bodyless ? 0 : (int)n));
+    t = lua_gettop(L);
+    lua_rawgeti(L, cache, SLOT_KEY(K_COMMAND));
+    if (cmd >= 0)
+        lua_rawgeti(L, cache, SLOT_CMD(cmd));
+    else
+        lsmpp_push_u32(L, pdu->command_id);
+    lua_rawset(L, t);
+    lua_rawgeti(L, cache, SLOT_KEY(K_COMMAND_STATUS));
+    lsmpp_push_u32(L, pdu->command_status);
+    lua_rawset(L, t);
+    lua_rawgeti(L, cache, SLOT_KEY(K_SEQUENCE_NUMBER));
+    lsmpp_push_u32(L, pdu->sequence_number);
+    lua_rawset(L, t);
+    if (f != NULL && bodyless) {
+        lua_pushboolean(L, 0);
+        set_slot(L, cache, t, SLOT_KEY(K_HAS_BODY));
+    } else if (f != NULL) {
+        for (i = 0; i < n; i++) {
+            const char *base = (const char *)pdu + f[i].offset;
+
+            lua_rawgeti(L, cache, SLOT_FIELD(f[i].offset));
+            if (f[i].type == SMPP_FT_U8) {
+                lua_pushinteger(L, *(const uint8_t *)base);
+            } else {
+                const smpp_bytes *b = (const smpp_bytes *)base;
+                push_bytes(L, b->ptr, b->len);
+            }
+            lua_rawset(L, t);
+        }
+        if (pdu->tlv_count != 0) {
+            push_tlvs(L, cache, pdu);
+            set_slot(L, cache, t, SLOT_KEY(K_TLVS));
+        }
+    }
+    lua_remove(L, cache);
+}
+
+void lsmpp_push_status(lua_State *L, uint32_t status)
+{
+    const char *name = smpp_status_name(status);
+
+    if (name != NULL) {
+        lua_pushstring(L, name);
+    } else {
+        char buf[16];
+        snprintf(buf, sizeof(buf), "0x%08X", (unsigned)status);
+        lua_pushstring(L, buf);
+    }
+}
+
+/* ---- receipts ------------------------------------------------------------ */
+
+/* The receipt text: short_message, or message_payload when short_message is
+ * empty (PROTOCOL.md: longer messages travel in TLV 0x0424). */
+static smpp_bytes receipt_text(const smpp_pdu *d)
+{
+    smpp_bytes b = d->short_message;
+
+    if (b.len == 0) {
+        const smpp_tlv *p = smpp_pdu_find_tlv(d, SMPP_TLV_MESSAGE_PAYLOAD);
+        if (p != NULL) {
+            b.ptr = p->value;
+            b.len = p->len;
+        }
+    }
+    return b;
+}
+
+int lsmpp_is_receipt(const smpp_pdu *deliver, smpp_receipt *r)
+{
+    smpp_bytes text;
+    int found = 0;
+
+    memset(r, 0, sizeof(*r));
+    if (deliver->command_id != SMPP_DELIVER_SM)
+        return 0;
+    text = receipt_text(deliver);
+    if (text.len != 0)
+        found = smpp_receipt_parse(text.ptr, text.len, r);
+    /* PROTOCOL.md, "Receipts": the gateway sends esm_class 0x00, standard
+     * SMSCs 0x04; the TLVs or the text decide, never esm_class. */
+    return found > 0 || smpp_pdu_find_tlv(deliver, SMPP_TLV_RECEIPTED_MESSAGE_ID) != NULL ||
+           smpp_pdu_find_tlv(deliver, SMPP_TLV_MESSAGE_STATE) != NULL;
+}
+
+/* t[key] = b when the receipt text had the field (ptr set, even if the value
+ * is empty); nil otherwise. */
+static void set_receipt_field(lua_State *L, int cache, int t, int key, const smpp_bytes *b)
+{
+    if (b->ptr == NULL)
+        return;
+    lua_rawgeti(L, cache, SLOT_KEY(key));
+    push_bytes(L, b->ptr, b->len);
+    lua_rawset(L, t);
+}
+
+static void set_receipt_fields(lua_State *L, int cache, int t, const smpp_receipt *r)
+{
+    set_receipt_field(L, cache, t, K_STAT, &r->stat);
+    set_receipt_field(L, cache, t, K_ERR, &r->err);
+    set_receipt_field(L, cache, t, K_SUB, &r->sub);
+    set_receipt_field(L, cache, t, K_DLVRD, &r->dlvrd);
+    set_receipt_field(L, cache, t, K_SUBMIT_DATE, &r->submit_date);
+    set_receipt_field(L, cache, t, K_DONE_DATE, &r->done_date);
+    set_receipt_field(L, cache, t, K_TEXT, &r->text);
+}
+
+void lsmpp_push_receipt_text(lua_State *L, const uint8_t *text, size_t len, int raw_idx)
+{
+    smpp_receipt r;
+    int cache, t;
+
+    if (raw_idx != 0)
+        raw_idx = lua_absindex(L, raw_idx);
+    smpp_receipt_parse(text, len, &r);
+    luaL_checkstack(L, 8, NULL);
+    cache = cache_push(L);
+    lua_createtable(L, 0, 9);
+    t = lua_gettop(L);
+    set_receipt_field(L, cache, t, K_ID, &r.id);
+    set_receipt_fields(L, cache, t, &r);
+    if (raw_idx != 0)
+        lua_pushvalue(L, raw_idx);
+    else
+        push_bytes(L, text, len);
+    set_slot(L, cache, t, SLOT_KEY(K_RAW));
+    lua_remove(L, cache);
+}
+
+void lsmpp_push_receipt(lua_State *L, const smpp_pdu *deliver)
+{
+    smpp_receipt r;
+    smpp_bytes text;
+    const smpp_tlv *tlv;
+    int cache, t;
+
+    (void)lsmpp_is_receipt(deliver, &r);
+    text = receipt_text(deliver);
+    luaL_checkstack(L, 10, NULL);
+    cache = cache_push(L);
+    lua_createtable(L, 0, 18);
+    t = lua_gettop(L);
+
+    tlv = smpp_pdu_find_tlv(deliver, SMPP_TLV_RECEIPTED_MESSAGE_ID);
+    if (tlv != NULL) {
+        /* Strip the C-Octet String's NUL, when it came with one. */
+        size_t len = tlv->len > 0 && tlv->value[tlv->len - 1] == 0 ? tlv->len - 1u : tlv->len;
+        push_bytes(L, tlv->value, len);
+        set_slot(L, cache, t, SLOT_FIELD(offsetof(smpp_pdu, message_id)));
+    } else if (r.id.ptr != NULL) {
+        push_bytes(L, r.id.ptr, r.id.len);
+        set_slot(L, cache, t, SLOT_FIELD(offsetof(smpp_pdu, message_id)));
+    }
+    set_receipt_fields(L, cache, t, &r);
+
+    tlv = smpp_pdu_find_tlv(deliver, SMPP_TLV_MESSAGE_STATE);
+    if (tlv != NULL && tlv->len == 1) {
+        const char *state = smpp_message_state_name(tlv->value[0]);
+
+        lua_pushinteger(L, tlv->value[0]);
+        set_slot(L, cache, t, SLOT_KEY(K_MESSAGE_STATE));
+        if (state != NULL) {
+            lua_pushstring(L, state);
+            set_slot(L, cache, t, SLOT_KEY(K_STATE));
+        }
+    }
+    tlv = smpp_pdu_find_tlv(deliver, SMPP_TLV_NETWORK_ERROR_CODE);
+    if (tlv != NULL && tlv->len == 3) {
+        push_neterr(L, cache, tlv->value);
+        set_slot(L, cache, t, SLOT_KEY(K_NETWORK_ERROR_CODE));
+    }
+    push_bytes(L, deliver->destination_addr.ptr, deliver->destination_addr.len);
+    set_slot(L, cache, t, SLOT_FIELD(offsetof(smpp_pdu, destination_addr)));
+    push_bytes(L, deliver->source_addr.ptr, deliver->source_addr.len);
+    set_slot(L, cache, t, SLOT_FIELD(offsetof(smpp_pdu, source_addr)));
+    lua_pushinteger(L, deliver->esm_class);
+    set_slot(L, cache, t, SLOT_FIELD(offsetof(smpp_pdu, esm_class)));
+    push_bytes(L, text.ptr, text.len);
+    set_slot(L, cache, t, SLOT_KEY(K_RAW));
+    /* Always a table here, even when empty: receipt handlers index it. */
+    push_tlvs(L, cache, deliver);
+    set_slot(L, cache, t, SLOT_KEY(K_TLVS));
+    lsmpp_push_u32(L, deliver->sequence_number);
+    set_slot(L, cache, t, SLOT_KEY(K_SEQUENCE_NUMBER));
+    lua_remove(L, cache);
+}
+
+/* ---- table -> pdu --------------------------------------------------------- */
+
+#if defined(__GNUC__)
+__attribute__((cold, noinline, format(printf, 3, 4)))
+#endif
+static int
+fail(smpp_error *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL)
+        return code;
+    err->code = code;
+    err->offset = 0;
+    err->limit = 0;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* "integer expected, got string" style message for the value at idx. */
+static int type_error(lua_State *L, int idx, const char *label, const char *want, smpp_error *err)
+{
+    if (lua_type(L, idx) == LUA_TNUMBER)
+        return fail(err, SMPP_ERR_ARG, "%s: %s expected, got %.14g", label, want,
+                    (double)lua_tonumber(L, idx));
+    return fail(err, SMPP_ERR_ARG, "%s: %s expected, got %s", label, want, luaL_typename(L, idx));
+}
+
+/* The integer at idx, checked against 0..max. */
+static int get_uint(lua_State *L, int idx, const char *label, uint32_t max, uint32_t *out,
+                    smpp_error *err)
+{
+    int64_t v;
+
+    if (!lsmpp_get_integer(L, idx, &v))
+        return type_error(L, idx, label, "integer", err);
+    if (v < 0 || v > (int64_t)max)
+        return fail(err, SMPP_ERR_LIMIT, "%s: %lld out of range 0..%lu", label, (long long)v,
+                    (unsigned long)max);
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* The descriptor named key in a command's table, by name: for error
+ * messages only (the hot path matches by identity, find_field_ptr). */
+static const smpp_field *find_field(const smpp_field *f, size_t n, const char *key, size_t klen)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (f[i].name[0] == key[0] && strlen(f[i].name) == klen &&
+            memcmp(f[i].name, key, klen) == 0)
+            return &f[i];
+    return NULL;
+}
+
+/* The same by string identity (see "key cache"): no byte is compared. */
+static const smpp_field *find_field_ptr(const smpp_field *f, size_t n, const key_ptrs *kp,
+                                        const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (kp->p[f[i].offset] == key)
+            return &f[i];
+    return NULL;
+}
+
+/* Error for a key that is not a field of cmd: say whose field it is, if
+ * any command has it, so the mistake is obvious. */
+static int not_a_field(const char *key, size_t klen, uint32_t cmd, smpp_error *err)
+{
+    size_t i, n;
+
+    if (named_by_name(key, klen) != NULL)
+        return fail(err, SMPP_ERR_ARG, "%s is a TLV: put it under tlvs", key);
+    for (i = 0; i < sizeof(known_commands) / sizeof(known_commands[0]); i++) {
+        const smpp_field *f = smpp_pdu_fields(known_commands[i], &n);
+
+        if (f != NULL && find_field(f, n, key, klen) != NULL)
+            return fail(err, SMPP_ERR_ARG, "%s is not a field of %s", key, smpp_command_name(cmd));
+    }
+    return fail(err, SMPP_ERR_ARG, "unknown field '%s'", key);
+}
+
+static int set_field(lua_State *L, int idx, const smpp_field *f, smpp_pdu *pdu, smpp_error *err)
+{
+    char *base = (char *)pdu + f->offset;
+
+    if (f->type == SMPP_FT_U8) {
+        uint32_t v;
+        int rc = get_uint(L, idx, f->name, 0xFF, &v, err);
+
+        if (rc < 0)
+            return rc;
+        *(uint8_t *)base = (uint8_t)v;
+    } else {
+        smpp_bytes *b = (smpp_bytes *)base;
+
+        /* Numbers are refused, not converted: lua_tolstring would turn the
+         * table's value into a new string nobody anchors. */
+        if (lua_type(L, idx) != LUA_TSTRING)
+            return type_error(L, idx, f->name, "string", err);
+        b->ptr = (const uint8_t *)lua_tolstring(L, idx, &b->len);
+    }
+    return 0;
+}
+
+static int set_command(lua_State *L, int idx, smpp_pdu *pdu, smpp_error *err)
+{
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        size_t len;
+        const char *name = lua_tolstring(L, idx, &len);
+        uint32_t id = smpp_command_id(name, len);
+
+        if (id == 0)
+            return fail(err, SMPP_ERR_ARG, "command: unknown command '%s'", name);
+        pdu->command_id = id;
+        return 0;
+    }
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        uint32_t id;
+        int rc = get_uint(L, idx, "command", 0xFFFFFFFFu, &id, err);
+
+        if (rc < 0)
+            return rc;
+        pdu->command_id = id;
+        /* A distinct code: smpp.core encodes such a table raw (header and
+         * body as given), see l_encode. */
+        if (smpp_command_name(id) == NULL)
+            return fail(err, SMPP_ERR_UNKNOWN_COMMAND, "command: unknown command id 0x%08X",
+                        (unsigned)id);
+        return 0;
+    }
+    return type_error(L, idx, "command", "string", err);
+}
+
+/* Label for TLV error messages: "tlvs[2] (message_state)" or "tlvs[2]". */
+static const char *tlv_label(char *buf, size_t size, int index, const named_tlv *nt)
+{
+    if (index == 0)
+        snprintf(buf, size, "tlvs.%s", nt != NULL ? nt->name : "?");
+    else if (nt != NULL)
+        snprintf(buf, size, "tlvs[%d] (%s)", index, nt->name);
+    else
+        snprintf(buf, size, "tlvs[%d]", index);
+    return buf;
+}
+
+/* Scratch bytes for a typed TLV value. */
+static uint8_t *scratch_take(lsmpp_scratch *sc, size_t n)
+{
+    uint8_t *p;
+
+    if (sc->used + n > sizeof(sc->bytes))
+        return NULL;
+    p = sc->bytes + sc->used;
+    sc->used += n;
+    return p;
+}
+
+/* The network_error_code table at idx into 3 bytes. */
+static int get_neterr(lua_State *L, int idx, const char *label, uint8_t *out, smpp_error *err)
+{
+    char sub[96]; /* label (< 64) + ".network_type" */
+    uint32_t type = 0, code = 0;
+    int rc;
+
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        size_t klen = 0;
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &klen) : NULL;
+
+        if (k != NULL && klen == 12 && memcmp(k, "network_type", 12) == 0) {
+            snprintf(sub, sizeof(sub), "%s.network_type", label);
+            rc = get_uint(L, -1, sub, 0xFF, &type, err);
+        } else if (k != NULL && klen == 10 && memcmp(k, "error_code", 10) == 0) {
+            snprintf(sub, sizeof(sub), "%s.error_code", label);
+            rc = get_uint(L, -1, sub, 0xFFFF, &code, err);
+        } else {
+            rc = fail(err, SMPP_ERR_ARG, "%s: unknown field '%s'", label,
+                      k != NULL ? k : luaL_typename(L, -2));
+        }
+        if (rc < 0) {
+            lua_pop(L, 2);
+            return rc;
+        }
+        lua_pop(L, 1);
+    }
+    out[0] = (uint8_t)type;
+    out[1] = (uint8_t)(code >> 8);
+    out[2] = (uint8_t)code;
+    return 0;
+}
+
+/*
+ * Append one TLV whose value is at vidx. A string value is always the wire
+ * bytes (for receipted_message_id minus its NUL, which is added unless
+ * with_nul is 0); typed values (integers, the network_error_code table)
+ * are accepted for the named tags that have them.
+ */
+static int add_tlv(lua_State *L, int vidx, uint16_t tag, const named_tlv *nt, int with_nul,
+                   int index, smpp_pdu *pdu, lsmpp_scratch *sc, smpp_error *err)
+{
+    char label[64];
+    const uint8_t *value;
+    size_t len;
+    int rc;
+
+    switch (lua_type(L, vidx)) {
+    case LUA_TSTRING:
+        value = (const uint8_t *)lua_tolstring(L, vidx, &len);
+        /* Lua strings always end in a NUL byte past their length, so the
+         * NUL can be borrowed along with the string. */
+        if (nt != NULL && nt->kind == TK_CSTRING && with_nul)
+            len++;
+        break;
+    case LUA_TNUMBER:
+        if (nt == NULL || nt->kind != TK_U8)
+            return type_error(L, vidx, tlv_label(label, sizeof(label), index, nt), "string", err);
+        {
+            uint32_t v;
+            uint8_t *p;
+
+            rc = get_uint(L, vidx, tlv_label(label, sizeof(label), index, nt), 0xFF, &v, err);
+            if (rc < 0)
+                return rc;
+            p = scratch_take(sc, 1);
+            if (p == NULL)
+                return fail(err, SMPP_ERR_LIMIT, "tlvs: more than %u TLVs", SMPP_MAX_TLVS);
+            *p = (uint8_t)v;
+            value = p;
+            len = 1;
+        }
+        break;
+    case LUA_TTABLE:
+        if (nt == NULL || nt->kind != TK_NETERR)
+            return type_error(L, vidx, tlv_label(label, sizeof(label), index, nt), "string", err);
+        {
+            uint8_t *p = scratch_take(sc, 3);
+
+            if (p == NULL)
+                return fail(err, SMPP_ERR_LIMIT, "tlvs: more than %u TLVs", SMPP_MAX_TLVS);
+            rc = get_neterr(L, vidx, tlv_label(label, sizeof(label), index, nt), p, err);
+            if (rc < 0)
+                return rc;
+            value = p;
+            len = 3;
+        }
+        break;
+    default:
+        return type_error(L, vidx, tlv_label(label, sizeof(label), index, nt),
+                          nt == NULL || nt->kind == TK_RAW || nt->kind == TK_CSTRING
+                              ? "string"
+                              : (nt->kind == TK_U8 ? "integer or string" : "table or string"),
+                          err);
+    }
+    rc = smpp_pdu_add_tlv(pdu, tag, value, len, err);
+    if (rc < 0 && err != NULL) {
+        /* Prefix the codec's message with the entry it is about. */
+        char msg[SMPP_ERRMSG_SIZE];
+
+        memcpy(msg, err->msg, sizeof(msg));
+        /* Precisions keep the sum under SMPP_ERRMSG_SIZE. */
+        snprintf(err->msg, sizeof(err->msg), "%.40s: %.80s",
+                 tlv_label(label, sizeof(label), index, nt), msg);
+    }
+    return rc;
+}
+
+/* One entry {tag =, name =, value =, nul =} of the tlvs array, at e. */
+static int add_tlv_entry(lua_State *L, int e, int index, unsigned *seen, smpp_pdu *pdu,
+                         lsmpp_scratch *sc, smpp_error *err)
+{
+    char label[64];
+    const named_tlv *nt = NULL;
+    uint32_t tag = 0;
+    int has_tag = 0, with_nul = 1, vidx = 0, rc = 0, top = lua_gettop(L);
+
+    /* Every key is checked, so a typo ("vaule") can't drop a value. */
+    lua_pushnil(L);
+    while (rc == 0 && lua_next(L, e)) {
+        size_t klen = 0;
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &klen) : NULL;
+
+        tlv_label(label, sizeof(label), index, NULL);
+        if (k != NULL && klen == 3 && memcmp(k, "tag", 3) == 0) {
+            rc = get_uint(L, -1, strcat(label, ".tag"), 0xFFFF, &tag, err);
+            has_tag = 1;
+        } else if (k != NULL && klen == 4 && memcmp(k, "name", 4) == 0) {
+            if (lua_type(L, -1) != LUA_TSTRING) {
+                rc = type_error(L, -1, strcat(label, ".name"), "string", err);
+            } else {
+                size_t nlen;
+                const char *name = lua_tolstring(L, -1, &nlen);
+                const named_tlv *byname = named_by_name(name, nlen);
+
+                if (byname == NULL)
+                    rc = fail(err, SMPP_ERR_ARG, "%s: unknown TLV name '%s'", label, name);
+                else if (nt != NULL && nt != byname)
+                    rc = fail(err, SMPP_ERR_ARG, "%s: name '%s' and tag 0x%04X disagree", label,
+                              name, (unsigned)nt->tag);
+                nt = byname;
+            }
+        } else if (k != NULL && klen == 5 && memcmp(k, "value", 5) == 0) {
+            vidx = -1; /* fetched below, once the keys are known good */
+        } else if (k != NULL && klen == 3 && memcmp(k, "nul", 3) == 0) {
+            if (lua_type(L, -1) != LUA_TBOOLEAN)
+                rc = type_error(L, -1, strcat(label, ".nul"), "boolean", err);
+            else
+                with_nul = lua_toboolean(L, -1);
+        } else {
+            rc = fail(err, SMPP_ERR_ARG, "%s: unknown field '%s'", label,
+                      k != NULL ? k : luaL_typename(L, -2));
+        }
+        lua_pop(L, 1);
+    }
+    if (rc < 0)
+        goto out;
+
+    if (has_tag) {
+        const named_tlv *bytag = named_by_tag((uint16_t)tag);
+
+        if (nt != NULL && nt != bytag) {
+            rc = fail(err, SMPP_ERR_ARG, "%s: name '%s' and tag 0x%04X disagree",
+                      tlv_label(label, sizeof(label), index, NULL), nt->name, (unsigned)tag);
+            goto out;
+        }
+        nt = bytag;
+    } else if (nt != NULL) {
+        tag = nt->tag;
+    } else {
+        rc = fail(err, SMPP_ERR_ARG, "%s: tag or name needed",
+                  tlv_label(label, sizeof(label), index, NULL));
+        goto out;
+    }
+    if (vidx == 0) {
+        rc = fail(err, SMPP_ERR_ARG, "%s: value missing",
+                  tlv_label(label, sizeof(label), index, nt));
+        goto out;
+    }
+    lua_pushliteral(L, "value");
+    lua_rawget(L, e);
+    vidx = lua_gettop(L);
+    if (!with_nul && (nt == NULL || nt->kind != TK_CSTRING)) {
+        rc = fail(err, SMPP_ERR_ARG, "%s: nul applies to receipted_message_id only",
+                  tlv_label(label, sizeof(label), index, nt));
+        goto out;
+    }
+    if (nt != NULL)
+        *seen |= 1u << (nt - named_tlvs);
+    rc = add_tlv(L, vidx, (uint16_t)tag, nt, with_nul, index, pdu, sc, err);
+out:
+    lua_settop(L, top);
+    return rc;
+}
+
+/* The tlvs table at t: the array in order, then named keys whose tag the
+ * array did not carry (so a decoded table, which has both, encodes each
+ * TLV once). */
+static int fill_tlvs(lua_State *L, int t, smpp_pdu *pdu, lsmpp_scratch *sc, smpp_error *err)
+{
+    size_t n = lua_rawlen(L, t), i;
+    unsigned seen = 0;
+    int rc = 0;
+
+    pdu->tlv_count = 0;
+    /* Refuse keys that would be ignored: a typo must not drop a TLV. */
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        int64_t ik;
+
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            size_t klen;
+            const char *k = lua_tolstring(L, -2, &klen);
+
+            if (named_by_name(k, klen) == NULL)
+                rc = fail(err, SMPP_ERR_ARG, "tlvs: unknown TLV name '%s'", k);
+        } else if (!lsmpp_get_integer(L, -2, &ik) || ik < 1 || (uint64_t)ik > n) {
+            rc = fail(err, SMPP_ERR_ARG, "tlvs: unexpected key (%s) beside the array",
+                      luaL_typename(L, -2));
+        }
+        if (rc < 0) {
+            lua_pop(L, 2);
+            return rc;
+        }
+        lua_pop(L, 1);
+    }
+    for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, t, (int)i);
+        if (lua_type(L, -1) != LUA_TTABLE) {
+            char label[32];
+
+            snprintf(label, sizeof(label), "tlvs[%d]", (int)i);
+            rc = type_error(L, -1, label, "table", err);
+        } else {
+            rc = add_tlv_entry(L, lua_gettop(L), (int)i, &seen, pdu, sc, err);
+        }
+        lua_pop(L, 1);
+        if (rc < 0)
+            return rc;
+    }
+    for (i = 0; i < NAMED_TLV_COUNT; i++) {
+        if (seen & (1u << i))
+            continue;
+        lua_pushstring(L, named_tlvs[i].name);
+        lua_rawget(L, t);
+        if (!lua_isnil(L, -1))
+            rc = add_tlv(L, lua_gettop(L), named_tlvs[i].tag, &named_tlvs[i], 1, 0, pdu, sc, err);
+        lua_pop(L, 1);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int lsmpp_fill_pdu(lua_State *L, int idx, smpp_pdu *pdu, lsmpp_scratch *scratch, smpp_error *err)
+{
+    const smpp_field *fields;
+    size_t nfields = 0;
+    int top = lua_gettop(L), rc = 0, body_keys = 0, has_tlvs = 0, has_body = -1;
+    const key_ptrs *kp;
+
+    idx = lua_absindex(L, idx);
+    scratch->used = 0;
+    luaL_checkstack(L, 8, NULL);
+    kp = cache_ptrs(L);
+
+    /* The command first: it decides which keys are fields. */
+    lua_pushstring(L, KEY_PTR(kp, SLOT_KEY(K_COMMAND)));
+    lua_rawget(L, idx);
+    if (!lua_isnil(L, -1))
+        rc = set_command(L, -1, pdu, err);
+    lua_pop(L, 1);
+    if (rc < 0)
+        return rc;
+    fields = smpp_pdu_fields(pdu->command_id, &nfields);
+    if (fields == NULL)
+        return fail(err, SMPP_ERR_ARG, "command missing");
+
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        const smpp_field *f;
+        const char *k;
+        size_t klen;
+
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            rc = fail(err, SMPP_ERR_ARG, "unknown field (a %s key)", luaL_typename(L, -2));
+            break;
+        }
+        k = lua_tolstring(L, -2, &klen);
+        f = find_field_ptr(fields, nfields, kp, k);
+        if (f != NULL) {
+            body_keys++;
+            rc = set_field(L, -1, f, pdu, err);
+        } else if (k == KEY_PTR(kp, SLOT_KEY(K_COMMAND))) {
+            /* done above */
+        } else if (k == KEY_PTR(kp, SLOT_KEY(K_SEQUENCE_NUMBER))) {
+            rc = get_uint(L, -1, "sequence_number", 0xFFFFFFFFu, &pdu->sequence_number, err);
+        } else if (k == KEY_PTR(kp, SLOT_KEY(K_COMMAND_STATUS))) {
+            rc = get_uint(L, -1, "command_status", 0xFFFFFFFFu, &pdu->command_status, err);
+        } else if (k == KEY_PTR(kp, SLOT_KEY(K_TLVS))) {
+            body_keys++;
+            has_tlvs = 1;
+            if (lua_type(L, -1) != LUA_TTABLE)
+                rc = type_error(L, -1, "tlvs", "table", err);
+        } else if (k == KEY_PTR(kp, SLOT_KEY(K_HAS_BODY))) {
+            if (lua_type(L, -1) != LUA_TBOOLEAN)
+                rc = type_error(L, -1, "has_body", "boolean", err);
+            else
+                has_body = lua_toboolean(L, -1);
+        } else {
+            rc = not_a_field(k, klen, pdu->command_id, err);
+        }
+        if (rc < 0)
+            break;
+        lua_pop(L, 1);
+    }
+    if (rc < 0) {
+        lua_settop(L, top);
+        return rc;
+    }
+
+    if (has_tlvs) {
+        lua_pushliteral(L, "tlvs");
+        lua_rawget(L, idx);
+        rc = fill_tlvs(L, lua_gettop(L), pdu, scratch, err);
+        lua_settop(L, top);
+        if (rc < 0)
+            return rc;
+    }
+
+    /* Body or not (see lsmpp_pdu.h). Only responses with a mandatory body
+     * can go without it. */
+    if (nfields != 0 && SMPP_IS_RESPONSE(pdu->command_id)) {
+        if (has_body == 0 && body_keys != 0)
+            return fail(err, SMPP_ERR_ARG, "has_body is false but body fields are given");
+        if (has_body == -1)
+            has_body = !(pdu->command_status != 0 && body_keys == 0);
+        pdu->has_body = (uint8_t)has_body;
+    } else {
+        if (has_body == 0)
+            return fail(err, SMPP_ERR_ARG, "has_body: %s has no body to leave out",
+                        smpp_command_name(pdu->command_id));
+        pdu->has_body = 1;
+    }
+    return 0;
+}
+
+int lsmpp_to_pdu(lua_State *L, int idx, smpp_pdu *pdu, lsmpp_scratch *scratch, smpp_error *err)
+{
+    long size;
+    int rc = lsmpp_fill_pdu(L, idx, pdu, scratch, err);
+
+    if (rc < 0)
+        return rc;
+    size = smpp_pdu_encoded_size(pdu, err);
+    return size < 0 ? (int)size : 0;
+}
