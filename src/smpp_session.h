@@ -19,9 +19,23 @@
  *
  * Incoming PDUs are parsed lazily by smpp_session_next_event, one per
  * event, so an event's pdu points into the session's input buffer and is
- * valid until the next call on the session. The session never calls out:
- * drivers dispatch each event after the call returns (so user code never
- * runs while the session is parsing).
+ * valid until the next call on the session. (Precisely: until the next
+ * next_event, recv, recv_buffer or free. submit, respond, accept_bind,
+ * pending, sent, tick, close and fail leave it alone, so a driver may
+ * answer a REQUEST before it is done reading the pdu.) The session never
+ * calls out: drivers dispatch each event after the call returns (so user
+ * code never runs while the session is parsing).
+ *
+ * PDUs the session handles itself (enquire_link and its resp, unbind_resp,
+ * responses to requests that already ended, generic_nack it sends) give no
+ * event; next_event parses past them until one PDU gives an event or the
+ * input runs out.
+ *
+ * Memory: buffers are allocated on first use and grow by doubling; one
+ * larger than 64 KiB is given back when it empties. The input buffer is
+ * as large as the biggest `want` the driver passes to recv_buffer (plus a
+ * partial PDU), so a driver serving many idle links should ask for a few
+ * KiB, not 64.
  *
  * Rules kept here (PROTOCOL.md, "What the gateway expects of a client"):
  * nothing but bind is sent before bound; sequence numbers 1..0x7FFFFFFF
@@ -78,7 +92,10 @@ typedef enum smpp_outcome {
     SMPP_OUTCOME_NACK,         /* generic_nack for its sequence number */
     SMPP_OUTCOME_TIMEOUT,      /* no answer within response_timeout_ms */
     SMPP_OUTCOME_LOST,         /* link went down after it was sent: outcome
-                                  unknown, the message may have gone out */
+                                  unknown, the message may have gone out.
+                                  (A request whose bytes the driver had not
+                                  all written when the link broke ends
+                                  NOT_SENT instead: see smpp_session_sent.) */
     SMPP_OUTCOME_NOT_SENT,     /* link went down (or bind failed) before it
                                   was sent: it surely did not go out */
     SMPP_OUTCOME_CLOSED        /* the application closed the session */
@@ -87,8 +104,10 @@ typedef enum smpp_outcome {
 typedef enum smpp_event_type {
     SMPP_EV_NONE = 0,
     SMPP_EV_BOUND,        /* client: bound; pdu = bind_transceiver_resp */
-    SMPP_EV_BIND_FAILED,  /* client: reason (+ status for BIND_STATUS);
-                             a CLOSED event follows */
+    SMPP_EV_BIND_FAILED,  /* client: reason (+ status for BIND_STATUS,
+                             from a bind_transceiver_resp or a generic_nack
+                             of the bind); a CLOSED event follows. Every
+                             way a client ends before BOUND gives one. */
     SMPP_EV_RESULT,       /* a request from smpp_session_submit ended:
                              token, command_id, outcome, status, pdu = the
                              response when outcome is RESPONSE or NACK */
@@ -106,14 +125,15 @@ typedef enum smpp_event_type {
 
 typedef struct smpp_event {
     smpp_event_type type;
-    uint64_t token;        /* RESULT: the caller's token */
-    uint32_t command_id;   /* RESULT: the request's command id */
-    uint32_t sequence_number; /* RESULT/REQUEST/DELIVER: of the request */
-    smpp_outcome outcome;  /* RESULT */
-    uint32_t status;       /* RESULT, BIND_FAILED: command_status */
-    smpp_reason reason;    /* BIND_FAILED, CLOSED */
-    const smpp_pdu *pdu;   /* borrowed until the next session call; NULL
-                              when the event has no PDU */
+    uint64_t token;           /* RESULT: the caller's token */
+    uint32_t command_id;      /* RESULT: the request's command id */
+    uint32_t sequence_number; /* RESULT/REQUEST/DELIVER: of the request;
+                                 0 for a RESULT of a request never sent */
+    smpp_outcome outcome;     /* RESULT */
+    uint32_t status;          /* RESULT, BIND_FAILED: command_status */
+    smpp_reason reason;       /* BIND_FAILED, CLOSED */
+    const smpp_pdu *pdu;      /* borrowed until the next session call; NULL
+                                 when the event has no PDU */
 } smpp_event;
 
 typedef struct smpp_session_config {
@@ -169,15 +189,21 @@ void smpp_session_config_init(smpp_session_config *config, smpp_role role);
  * Returns NULL with err filled (SMPP_ERR_ARG naming the bad setting, e.g.
  * a system_id over 15 bytes, or SMPP_ERR_NOMEM).
  */
-smpp_session *smpp_session_new(const smpp_session_config *config, smpp_ms now,
-                               smpp_error *err);
+smpp_session *smpp_session_new(const smpp_session_config *config, smpp_ms now, smpp_error *err);
 void smpp_session_free(smpp_session *s);
 
 smpp_state smpp_session_state(const smpp_session *s);
 void smpp_session_get_stats(const smpp_session *s, smpp_session_stats *st);
 
-/* Client: the driver's TCP connect finished; queues bind_transceiver. */
+/* Client: the driver's TCP connect finished; queues bind_transceiver.
+ * Returns 0, SMPP_ERR_STATE (not a client, or not CONNECTING) or
+ * SMPP_ERR_NOMEM (still CONNECTING; call _fail or try again). */
 int smpp_session_connected(smpp_session *s, smpp_ms now);
+
+/* Set the sequence number the next request, bind, unbind or enquire_link
+ * takes (1..0x7FFFFFFF; numbers still in flight are skipped as always).
+ * For tests of the wrap at 0x7FFFFFFF. Returns 0 or SMPP_ERR_ARG. */
+int smpp_session_set_next_sequence(smpp_session *s, uint32_t seq);
 
 /* The driver failed to connect or lost the link (EOF, I/O error).
  * reason: CONNECT_REFUSED, DNS, CONNECT_ERROR, or CONNECTION_LOST; a
@@ -195,7 +221,16 @@ int smpp_session_recv_buffer(smpp_session *s, size_t want, uint8_t **buf, size_t
 void smpp_session_recv_commit(smpp_session *s, size_t n);
 
 /* Bytes to write: pointer valid until the next call on the session; *len 0
- * when there is nothing to write. */
+ * (and NULL) when there is nothing to write.
+ *
+ * In CLOSED: when the session closed because the link broke (fail, broken
+ * stream, dead link, idle, timeouts, reject_bind) the output was thrown
+ * away and *len is 0. When it closed in order (the application's close,
+ * the peer's unbind answered with unbind_resp, our unbind answered,
+ * accept_bind with a status) the last bytes may still wait here: the
+ * driver should flush them if the socket takes them at once (a
+ * non-blocking write, or a short grace period), then close the socket.
+ * Nothing depends on it: every outcome was already decided. */
 const uint8_t *smpp_session_pending(smpp_session *s, size_t *len);
 /* n bytes of pending output were written. */
 void smpp_session_sent(smpp_session *s, size_t n);
@@ -207,32 +242,45 @@ void smpp_session_tick(smpp_session *s, smpp_ms now);
 smpp_ms smpp_session_deadline(const smpp_session *s);
 
 /* Next event into ev: returns 1, or 0 when there is none right now.
- * Parses at most one incoming PDU per call. */
+ * Parses at most one incoming PDU that gives an event per call. Order:
+ * BIND_FAILED, then results of requests ended by a close (in flight
+ * oldest first, then the queue in order), then CLOSED; otherwise the
+ * next PDU's event; then requests whose response timeout passed (checked
+ * after the input, so an answer already received wins). A server that
+ * handed out BIND_REQUEST reads nothing more until accept_bind or
+ * reject_bind. After CLOSED it returns 0 for ever. */
 int smpp_session_next_event(smpp_session *s, smpp_ms now, smpp_event *ev);
 
 /*
  * Queue a request: submit_sm for a client, deliver_sm for a server (the
- * pdu's command_id must be that; sequence_number is assigned here, the
- * pdu's own is ignored). The pdu is encoded and checked at once: a field
- * over its limit returns SMPP_ERR_LIMIT / SMPP_ERR_FIELD naming it and
- * nothing is queued. SMPP_ERR_QUEUE_FULL when queue_max requests already
- * wait; SMPP_ERR_STATE once unbinding or closed. On 0 the request will end
- * in exactly one SMPP_EV_RESULT carrying token.
+ * pdu's command_id must be that, else SMPP_ERR_ARG; sequence_number is
+ * assigned here, the pdu's own is ignored, and command_status is sent as
+ * 0 whatever the pdu holds). The pdu is only read during the call: it
+ * is encoded and checked at once, and a field over its limit returns
+ * SMPP_ERR_LIMIT / SMPP_ERR_FIELD naming it, with nothing queued (also
+ * SMPP_ERR_LIMIT for a PDU over max_pdu). SMPP_ERR_QUEUE_FULL when
+ * queue_max requests already wait; SMPP_ERR_STATE once unbinding or
+ * closed; SMPP_ERR_NOMEM. On 0 the request will end in exactly one
+ * SMPP_EV_RESULT carrying token. Before BOUND requests wait in the queue.
  */
 int smpp_session_submit(smpp_session *s, const smpp_pdu *pdu, uint64_t token, smpp_ms now,
                         smpp_error *err);
 
 /*
  * Close. graceful != 0 and bound: every request not yet answered ends with
- * CLOSED, unbind is sent, and the session closes on unbind_resp or after
- * response_timeout_ms. Otherwise (or not bound) it closes at once. Either
- * way, a CLOSED event (reason CLOSED) ends the event stream. Idempotent.
+ * CLOSED, unbind is sent, and the session closes on unbind_resp (event
+ * UNBOUND) or after response_timeout_ms. Otherwise (or not bound) it
+ * closes at once; a client not yet bound then also gets BIND_FAILED with
+ * reason CLOSED. Either way, a CLOSED event (reason CLOSED) ends the event
+ * stream. Idempotent; close(0) during UNBINDING stops waiting.
  */
 void smpp_session_close(smpp_session *s, int graceful, smpp_ms now);
 
 /* Server: answer a BIND_REQUEST. status 0 sends bind_transceiver_resp
- * echoing system_id and moves to BOUND; otherwise it sends a bodyless resp
- * with that status and closes (reason REJECTED). */
+ * echoing system_id (with TLV sc_interface_version 0x34) and moves to
+ * BOUND; otherwise it sends a bodyless resp with that status and closes
+ * (reason REJECTED; flush pending output before closing the socket).
+ * Returns 0, SMPP_ERR_STATE when no BIND_REQUEST waits, SMPP_ERR_NOMEM. */
 int smpp_session_accept_bind(smpp_session *s, uint32_t status, smpp_ms now);
 /* Server: refuse a bind by closing the socket with no answer, as the
  * gateway does on bad credentials (reason REJECTED). */
@@ -240,13 +288,16 @@ void smpp_session_reject_bind(smpp_session *s, smpp_ms now);
 
 /* Server: answer request sequence_number of command_id (submit_sm) with a
  * submit_sm_resp of status and message_id (message_id ignored and the body
- * left out when status != 0). SMPP_ERR_LIMIT for a message_id over 64. */
+ * left out when status != 0). SMPP_ERR_LIMIT for a message_id over 64,
+ * SMPP_ERR_ARG for another command_id or a sequence number outside
+ * 1..0x7FFFFFFF, SMPP_ERR_STATE unless BOUND or UNBINDING. The session
+ * does not check that the request exists or was not answered already. */
 int smpp_session_respond(smpp_session *s, uint32_t command_id, uint32_t sequence_number,
                          uint32_t status, const char *message_id, size_t message_id_len,
                          smpp_error *err);
 
 /* Static names for logs and Lua error tokens. */
-const char *smpp_reason_name(smpp_reason reason);   /* "authentication failed" ... */
+const char *smpp_reason_name(smpp_reason reason);    /* "authentication failed" ... */
 const char *smpp_outcome_name(smpp_outcome outcome); /* "timeout" ... */
 const char *smpp_state_name(smpp_state state);       /* "bound" ... */
 

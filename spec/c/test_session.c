@@ -1,0 +1,1409 @@
+/*
+ * test_session.c - the SMPP session with no sockets: scripted bytes fed in
+ * (down to 1 byte at a time), a fake clock, and client and server sessions
+ * wired to each other in memory. Every path checks that each submitted
+ * token ends in exactly one RESULT and that nothing follows CLOSED.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+#include "smpp_pdu.h"
+#include "smpp_session.h"
+#include "smpp_status.h"
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+#define MAX_TOKENS 20100
+#define MAX_EVENTS 40000
+#define OUT_CAP (4u << 20)
+#define MAX_OUT_PDUS 40000
+
+/* What the tests need of an event after its pdu is gone. */
+typedef struct rec {
+    smpp_event_type type;
+    uint64_t token;
+    uint32_t command_id;
+    uint32_t seq;
+    smpp_outcome outcome;
+    uint32_t status;
+    smpp_reason reason;
+    uint32_t pdu_id;     /* command_id of ev.pdu, 0 without one */
+    char text[70];       /* message_id, system_id or receipted_message_id */
+    size_t out_at_event; /* client output pending when the event came */
+} rec;
+
+static struct {
+    rec ev[MAX_EVENTS];
+    int n;
+    int ends[MAX_TOKENS];
+    int closed;       /* CLOSED seen */
+    int after_closed; /* events after CLOSED: must stay 0 */
+} L;
+
+/* Output captured from one session, split into PDUs. */
+typedef struct wire {
+    uint8_t bytes[OUT_CAP];
+    size_t len;
+    size_t at[MAX_OUT_PDUS];
+    size_t count;
+    size_t scanned;
+} wire;
+
+static wire W;
+
+static void log_reset(void)
+{
+    memset(&L, 0, sizeof(L));
+    W.len = W.count = W.scanned = 0;
+}
+
+static void copy_bytes(char *dst, smpp_bytes b)
+{
+    size_t n = b.len < 69 ? b.len : 69;
+    if (n)
+        memcpy(dst, b.ptr, n);
+    dst[n] = 0;
+}
+
+static void record(smpp_session *s, const smpp_event *ev)
+{
+    rec *r = &L.ev[L.n < MAX_EVENTS ? L.n : MAX_EVENTS - 1];
+    size_t pend = 0;
+
+    if (L.closed)
+        L.after_closed++;
+    memset(r, 0, sizeof(*r));
+    r->type = ev->type;
+    r->token = ev->token;
+    r->command_id = ev->command_id;
+    r->seq = ev->sequence_number;
+    r->outcome = ev->outcome;
+    r->status = ev->status;
+    r->reason = ev->reason;
+    (void)smpp_session_pending(s, &pend);
+    r->out_at_event = pend;
+    if (ev->pdu != NULL) {
+        const smpp_tlv *t = smpp_pdu_find_tlv(ev->pdu, SMPP_TLV_RECEIPTED_MESSAGE_ID);
+        r->pdu_id = ev->pdu->command_id;
+        if (t != NULL) {
+            smpp_bytes b = {t->value, t->len};
+            copy_bytes(r->text, b);
+        } else if (ev->pdu->command_id == SMPP_SUBMIT_SM_RESP ||
+                   ev->pdu->command_id == SMPP_DELIVER_SM_RESP) {
+            copy_bytes(r->text, ev->pdu->message_id);
+        } else {
+            copy_bytes(r->text, ev->pdu->system_id);
+        }
+    }
+    if (ev->type == SMPP_EV_RESULT && ev->token < MAX_TOKENS)
+        L.ends[ev->token]++;
+    if (ev->type == SMPP_EV_CLOSED)
+        L.closed = 1;
+    L.n++;
+}
+
+/* Take every event the session has now. */
+static int drain(smpp_session *s, smpp_ms now)
+{
+    smpp_event ev;
+    int n = 0;
+
+    while (smpp_session_next_event(s, now, &ev)) {
+        record(s, &ev);
+        n++;
+    }
+    return n;
+}
+
+static int count(smpp_event_type type)
+{
+    int i, n = 0;
+    for (i = 0; i < L.n; i++)
+        n += L.ev[i].type == type;
+    return n;
+}
+
+static int count_outcome(smpp_outcome o)
+{
+    int i, n = 0;
+    for (i = 0; i < L.n; i++)
+        n += L.ev[i].type == SMPP_EV_RESULT && L.ev[i].outcome == o;
+    return n;
+}
+
+static const rec *last(smpp_event_type type)
+{
+    int i;
+    for (i = L.n - 1; i >= 0; i--)
+        if (L.ev[i].type == type)
+            return &L.ev[i];
+    return NULL;
+}
+
+/* Every token in [0, n) ended exactly once. */
+static int all_ended_once(int n)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        if (L.ends[i] != 1) {
+            fprintf(stderr, "  token %d ended %d times\n", i, L.ends[i]);
+            return 0;
+        }
+    for (i = n; i < MAX_TOKENS; i++)
+        if (L.ends[i] != 0)
+            return 0;
+    return 1;
+}
+
+/* Move a session's pending output into W, all of it or `max` bytes. */
+static size_t take_out_max(smpp_session *s, size_t max)
+{
+    size_t len = 0;
+    const uint8_t *p = smpp_session_pending(s, &len);
+
+    if (len > max)
+        len = max;
+    if (len > 0 && W.len + len <= OUT_CAP) {
+        memcpy(W.bytes + W.len, p, len);
+        W.len += len;
+        smpp_session_sent(s, len);
+    }
+    while (W.len - W.scanned >= 16) {
+        uint32_t l = smpp_get_u32(W.bytes + W.scanned);
+        if (l < 16 || W.len - W.scanned < l)
+            break;
+        if (W.count < MAX_OUT_PDUS)
+            W.at[W.count++] = W.scanned;
+        W.scanned += l;
+    }
+    return len;
+}
+
+static size_t take_out(smpp_session *s)
+{
+    return take_out_max(s, SIZE_MAX);
+}
+
+/* Decode the i-th captured PDU (pdu borrows from W). */
+static int out_pdu(size_t i, smpp_pdu *pdu)
+{
+    if (i >= W.count)
+        return -1;
+    return smpp_pdu_decode(pdu, W.bytes + W.at[i], smpp_get_u32(W.bytes + W.at[i]), NULL);
+}
+
+static uint32_t out_id(size_t i)
+{
+    return i < W.count ? smpp_get_u32(W.bytes + W.at[i] + 4) : 0;
+}
+
+static uint32_t out_status(size_t i)
+{
+    return i < W.count ? smpp_get_u32(W.bytes + W.at[i] + 8) : 0xFFFFFFFFu;
+}
+
+static uint32_t out_seq(size_t i)
+{
+    return i < W.count ? smpp_get_u32(W.bytes + W.at[i] + 12) : 0;
+}
+
+/* Feed bytes `chunk` at a time (alternating the copying and the zero-copy
+ * input), draining events after every piece. */
+static void feed(smpp_session *s, const uint8_t *b, size_t len, size_t chunk, smpp_ms now)
+{
+    size_t off = 0;
+    int flip = 0;
+
+    while (off < len) {
+        size_t n = len - off < chunk ? len - off : chunk;
+        if (flip) {
+            uint8_t *buf;
+            size_t cap;
+            if (smpp_session_recv_buffer(s, n, &buf, &cap) != 0)
+                return;
+            memcpy(buf, b + off, n);
+            smpp_session_recv_commit(s, n);
+        } else if (smpp_session_recv(s, b + off, n) != 0) {
+            return;
+        }
+        flip = !flip;
+        off += n;
+        drain(s, now);
+    }
+}
+
+/* PDU builders, through the codec. */
+static size_t enc(const smpp_pdu *pdu, uint8_t *buf)
+{
+    long n = smpp_pdu_encode(pdu, buf, 4096, NULL);
+    return n > 0 ? (size_t)n : 0;
+}
+
+static size_t hdr(uint8_t *b, uint32_t id, uint32_t status, uint32_t seq)
+{
+    smpp_put_u32(b, 16);
+    smpp_put_u32(b + 4, id);
+    smpp_put_u32(b + 8, status);
+    smpp_put_u32(b + 12, seq);
+    return 16;
+}
+
+static void set_str(smpp_bytes *b, const char *s)
+{
+    b->ptr = (const uint8_t *)s;
+    b->len = strlen(s);
+}
+
+static size_t submit_resp(uint8_t *b, uint32_t seq, uint32_t status, const char *msgid)
+{
+    smpp_pdu p;
+    smpp_pdu_clear(&p);
+    p.command_id = SMPP_SUBMIT_SM_RESP;
+    p.command_status = status;
+    p.sequence_number = seq;
+    set_str(&p.message_id, msgid);
+    return enc(&p, b);
+}
+
+static size_t bind_resp(uint8_t *b, uint32_t seq, uint32_t status)
+{
+    smpp_pdu p;
+    smpp_pdu_clear(&p);
+    p.command_id = SMPP_BIND_TRANSCEIVER_RESP;
+    p.command_status = status;
+    p.sequence_number = seq;
+    if (status != 0)
+        p.has_body = 0;
+    else
+        set_str(&p.system_id, "engagelab");
+    return enc(&p, b);
+}
+
+static size_t bind_req(uint8_t *b, uint32_t id, uint32_t seq, const char *sysid)
+{
+    smpp_pdu p;
+    smpp_pdu_clear(&p);
+    p.command_id = id;
+    p.sequence_number = seq;
+    set_str(&p.system_id, sysid);
+    set_str(&p.password, "secret");
+    p.interface_version = 0x34;
+    return enc(&p, b);
+}
+
+/* A receipt as the gateway sends it: deliver_sm, esm_class 0, TLVs
+ * receipted_message_id and message_state. */
+static size_t receipt(uint8_t *b, uint32_t seq, const char *msgid)
+{
+    static char text[200];
+    static const uint8_t delivered = 2;
+    smpp_pdu p;
+
+    smpp_pdu_clear(&p);
+    p.command_id = SMPP_DELIVER_SM;
+    p.sequence_number = seq;
+    set_str(&p.service_type, "MSG");
+    set_str(&p.destination_addr, "+6598765432");
+    snprintf(text, sizeof(text),
+             "id:%s sub:001 dlvrd:001 submit date:2401011200 done date:2401011201 "
+             "stat:DELIVRD err:000 text:",
+             msgid);
+    set_str(&p.short_message, text);
+    smpp_pdu_add_tlv(&p, SMPP_TLV_RECEIPTED_MESSAGE_ID, msgid, strlen(msgid) + 1, NULL);
+    smpp_pdu_add_tlv(&p, SMPP_TLV_MESSAGE_STATE, &delivered, 1, NULL);
+    return enc(&p, b);
+}
+
+/* The gateway's OTP submit: JSON body, international destination. */
+static void otp_pdu(smpp_pdu *p, uint32_t command_id)
+{
+    static const char json[] = "{\"id\":\"otp-login\",\"language\":\"default\",\"code\":\"123456\","
+                               "\"params\":{\"app\":\"Acme\"}}";
+    smpp_pdu_clear(p);
+    p->command_id = command_id;
+    set_str(&p->service_type, "CODE");
+    p->dest_addr_ton = 1;
+    p->dest_addr_npi = 1;
+    set_str(&p->destination_addr, "+6598765432");
+    p->registered_delivery = 1;
+    set_str(&p->short_message, json);
+}
+
+static int submit(smpp_session *s, uint64_t token, smpp_ms now)
+{
+    smpp_pdu p;
+    otp_pdu(&p, SMPP_SUBMIT_SM);
+    return smpp_session_submit(s, &p, token, now, NULL);
+}
+
+static smpp_session *client(smpp_ms now, uint32_t window, uint32_t queue_max)
+{
+    smpp_session_config c;
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    c.system_id = "test";
+    c.password = "secret";
+    c.window = window;
+    c.queue_max = queue_max;
+    return smpp_session_new(&c, now, NULL);
+}
+
+static smpp_session *server(smpp_ms now)
+{
+    smpp_session_config c;
+    smpp_session_config_init(&c, SMPP_ROLE_SERVER);
+    return smpp_session_new(&c, now, NULL);
+}
+
+/* Connect and bind a client at `now`; W holds the bind afterwards. */
+static smpp_session *bound_client(smpp_ms now, uint32_t window, uint32_t queue_max)
+{
+    uint8_t b[64];
+    smpp_session *s = client(now, window, queue_max);
+
+    log_reset();
+    smpp_session_connected(s, now);
+    take_out(s);
+    feed(s, b, bind_resp(b, out_seq(0), 0), 4096, now);
+    return s;
+}
+
+/* ---- client: bind ------------------------------------------------------------ */
+
+TEST(sends_bind_transceiver_first_with_the_configured_credentials)
+{
+    smpp_session *s = client(0, 10, 100);
+    smpp_pdu p;
+    size_t len = 0;
+
+    log_reset();
+    CHECK_EQ_INT(smpp_session_state(s), SMPP_STATE_CONNECTING);
+    CHECK(smpp_session_pending(s, &len) == NULL && len == 0);
+    CHECK_EQ_INT(submit(s, 0, 0), 0); /* waits in the queue */
+    CHECK_EQ_INT(smpp_session_connected(s, 5), 0);
+    CHECK_EQ_INT(smpp_session_connected(s, 5), SMPP_ERR_STATE);
+    CHECK_EQ_INT(smpp_session_state(s), SMPP_STATE_BINDING);
+    take_out(s);
+    CHECK_EQ_INT(W.count, 1); /* nothing but bind before bound */
+    CHECK_EQ_INT(out_pdu(0, &p), 0);
+    CHECK_EQ_INT(p.command_id, SMPP_BIND_TRANSCEIVER);
+    CHECK_MEM(p.system_id.ptr, p.system_id.len, "test", 4);
+    CHECK_MEM(p.password.ptr, p.password.len, "secret", 6);
+    CHECK_EQ_INT(p.interface_version, 0x34);
+    CHECK(p.sequence_number >= 1);
+    CHECK_EQ_INT(smpp_session_deadline(s), 5 + 10000);
+    smpp_session_free(s);
+}
+
+TEST(binds_with_the_resp_fed_one_byte_at_a_time_then_sends_the_queued_submit)
+{
+    smpp_session *s = client(0, 10, 100);
+    uint8_t b[64];
+    size_t n;
+
+    log_reset();
+    CHECK_EQ_INT(submit(s, 0, 0), 0);
+    smpp_session_connected(s, 0);
+    take_out(s);
+    n = bind_resp(b, out_seq(0), 0);
+    feed(s, b, n, 1, 10);
+    CHECK_EQ_INT(smpp_session_state(s), SMPP_STATE_BOUND);
+    CHECK_EQ_INT(count(SMPP_EV_BOUND), 1);
+    CHECK_EQ_INT(L.ev[0].pdu_id, SMPP_BIND_TRANSCEIVER_RESP);
+    CHECK_EQ_STR(L.ev[0].text, "engagelab");
+    take_out(s);
+    CHECK_EQ_INT(W.count, 2);
+    CHECK_EQ_INT(out_id(1), SMPP_SUBMIT_SM);
+    CHECK(out_seq(1) != out_seq(0));
+    CHECK_EQ_INT(out_status(1), 0);
+    smpp_session_free(s);
+}
+
+TEST(rejects_a_system_id_over_15_bytes_and_a_password_over_8_naming_them)
+{
+    smpp_session_config c;
+    smpp_error err;
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    c.system_id = "0123456789abcdef";
+    c.password = "x";
+    CHECK(smpp_session_new(&c, 0, &err) == NULL);
+    CHECK_EQ_INT(err.code, SMPP_ERR_ARG);
+    CHECK(strstr(err.msg, "system_id") != NULL);
+    c.system_id = "0123456789abcde";
+    c.password = "123456789";
+    CHECK(smpp_session_new(&c, 0, &err) == NULL);
+    CHECK(strstr(err.msg, "password") != NULL);
+    c.password = "12345678";
+    c.window = 0;
+    CHECK(smpp_session_new(&c, 0, &err) == NULL);
+    CHECK(strstr(err.msg, "window") != NULL);
+    c.window = 10;
+    {
+        smpp_session *s = smpp_session_new(&c, 0, &err);
+        CHECK(s != NULL);
+        smpp_session_free(s);
+    }
+}
+
+TEST(reports_a_bind_status_error_and_ends_queued_submits_not_sent)
+{
+    smpp_session *s = client(0, 10, 100);
+    uint8_t b[64];
+    const rec *r;
+
+    log_reset();
+    submit(s, 0, 0);
+    submit(s, 1, 0);
+    smpp_session_connected(s, 0);
+    take_out(s);
+    feed(s, b, bind_resp(b, out_seq(0), SMPP_ESME_RINVPASWD), 3, 10);
+    r = last(SMPP_EV_BIND_FAILED);
+    CHECK(r != NULL);
+    if (r) {
+        CHECK_EQ_INT(r->reason, SMPP_REASON_BIND_STATUS);
+        CHECK_EQ_INT(r->status, SMPP_ESME_RINVPASWD);
+    }
+    CHECK_EQ_INT(count_outcome(SMPP_OUTCOME_NOT_SENT), 2);
+    CHECK(all_ended_once(2));
+    CHECK_EQ_INT(last(SMPP_EV_CLOSED)->reason, SMPP_REASON_BIND_STATUS);
+    CHECK_EQ_INT(L.ev[L.n - 1].type, SMPP_EV_CLOSED);
+    CHECK_EQ_INT(smpp_session_state(s), SMPP_STATE_CLOSED);
+    CHECK_EQ_INT(submit(s, 2, 20), SMPP_ERR_STATE);
+    CHECK_EQ_INT(drain(s, 30), 0);
+    take_out(s);
+    CHECK_EQ_INT(W.count, 1); /* only the bind ever went out */
+    smpp_session_free(s);
+}
+
+TEST(reports_a_generic_nack_of_the_bind_as_a_bind_status_error)
+{
+    smpp_session *s = client(0, 10, 100);
+    uint8_t b[64];
+
+    log_reset();
+    smpp_session_connected(s, 0);
+    take_out(s);
+    feed(s, b, hdr(b, SMPP_GENERIC_NACK, SMPP_ESME_RINVCMDID, out_seq(0) + 1), 16, 1);
+    CHECK_EQ_INT(L.n, 0); /* not the bind's: ignored */
+    feed(s, b, hdr(b, SMPP_GENERIC_NACK, SMPP_ESME_RINVCMDID, out_seq(0)), 16, 1);
+    CHECK_EQ_INT(L.n, 2);
+    CHECK_EQ_INT(L.ev[0].reason, SMPP_REASON_BIND_STATUS);
+    CHECK_EQ_INT(L.ev[0].status, SMPP_ESME_RINVCMDID);
+    smpp_session_free(s);
+}
+
+TEST(reports_the_gateway_closing_the_socket_during_bind_as_authentication_failed)
+{
+    smpp_session *s = client(0, 10, 100);
+
+    log_reset();
+    submit(s, 0, 0);
+    smpp_session_connected(s, 0);
+    smpp_session_fail(s, SMPP_REASON_CONNECTION_LOST, 50);
+    smpp_session_fail(s, SMPP_REASON_CONNECTION_LOST, 60); /* idempotent */
+    drain(s, 60);
+    CHECK_EQ_INT(L.n, 3);
+    CHECK_EQ_INT(L.ev[0].type, SMPP_EV_BIND_FAILED);
+    CHECK_EQ_INT(L.ev[0].reason, SMPP_REASON_AUTH);
+    CHECK_EQ_STR(smpp_reason_name(L.ev[0].reason), "authentication failed");
+    CHECK_EQ_INT(L.ev[1].outcome, SMPP_OUTCOME_NOT_SENT);
+    CHECK_EQ_INT(L.ev[2].type, SMPP_EV_CLOSED);
+    CHECK_EQ_INT(L.ev[2].reason, SMPP_REASON_AUTH);
+    CHECK(all_ended_once(1));
+    CHECK_EQ_INT(smpp_session_deadline(s), -1);
+    smpp_session_free(s);
+}
+
+TEST(times_out_the_connect_and_the_bind)
+{
+    smpp_session *s = client(1000, 10, 100);
+
+    log_reset();
+    submit(s, 0, 1000);
+    CHECK_EQ_INT(smpp_session_deadline(s), 11000);
+    smpp_session_tick(s, 10999);
+    CHECK_EQ_INT(drain(s, 10999), 0);
+    smpp_session_tick(s, 11000);
+    drain(s, 11000);
+    CHECK_EQ_INT(L.ev[0].type, SMPP_EV_BIND_FAILED);
+    CHECK_EQ_INT(L.ev[0].reason, SMPP_REASON_CONNECT_TIMEOUT);
+    CHECK_EQ_INT(last(SMPP_EV_CLOSED)->reason, SMPP_REASON_CONNECT_TIMEOUT);
+    CHECK(all_ended_once(1));
+    CHECK_EQ_INT(smpp_session_connected(s, 11001), SMPP_ERR_STATE);
+    smpp_session_free(s);
+
+    s = client(0, 10, 100);
+    log_reset();
+    smpp_session_connected(s, 100);
+    CHECK_EQ_INT(smpp_session_deadline(s), 10100);
+    smpp_session_tick(s, 10099);
+    CHECK_EQ_INT(drain(s, 10099), 0);
+    smpp_session_tick(s, 10100);
+    drain(s, 10100);
+    CHECK_EQ_INT(L.ev[0].reason, SMPP_REASON_BIND_TIMEOUT);
+    CHECK_EQ_INT(L.n, 2);
+    {
+        size_t len;
+        smpp_session_pending(s, &len);
+        CHECK_EQ_INT(len, 0); /* link broken: output dropped */
+    }
+    smpp_session_free(s);
+}
+
+TEST(closing_before_bound_gives_bind_failed_closed_then_closed)
+{
+    smpp_session *s = client(0, 10, 100);
+
+    log_reset();
+    submit(s, 0, 0);
+    smpp_session_connected(s, 0);
+    smpp_session_close(s, 1, 5);
+    drain(s, 5);
+    CHECK_EQ_INT(L.n, 3);
+    CHECK_EQ_INT(L.ev[0].type, SMPP_EV_BIND_FAILED);
+    CHECK_EQ_INT(L.ev[0].reason, SMPP_REASON_CLOSED);
+    CHECK_EQ_INT(L.ev[1].outcome, SMPP_OUTCOME_CLOSED);
+    CHECK_EQ_INT(L.ev[2].reason, SMPP_REASON_CLOSED);
+    CHECK(all_ended_once(1));
+    smpp_session_free(s);
+}
+
+/* ---- client: keep-alive ----------------------------------------------------------- */
+
+TEST(sends_enquire_link_every_30_s_and_not_before_regardless_of_traffic)
+{
+    smpp_session *s = bound_client(0, 10, 100);
+    uint8_t b[64];
+    smpp_ms t;
+
+    CHECK_EQ_INT(smpp_session_deadline(s), 30000);
+    for (t = 1000; t < 30000; t += 1000) {
+        /* traffic does not move the schedule */
+        submit(s, (uint64_t)(t / 1000 - 1), t);
+        take_out(s);
+        feed(s, b, submit_resp(b, out_seq(W.count - 1), 0, "m"), 4096, t);
+        smpp_session_tick(s, t);
+    }
+    smpp_session_tick(s, 29999);
+    take_out(s);
+    {
+        size_t i;
+        for (i = 0; i < W.count; i++)
+            CHECK(out_id(i) != SMPP_ENQUIRE_LINK);
+    }
+    smpp_session_tick(s, 30000);
+    take_out(s);
+    CHECK_EQ_INT(out_id(W.count - 1), SMPP_ENQUIRE_LINK);
+    CHECK_EQ_INT(smpp_session_deadline(s), 40000); /* its resp is due */
+    feed(s, b, hdr(b, SMPP_ENQUIRE_LINK_RESP, 0, out_seq(W.count - 1)), 1, 30010);
+    CHECK_EQ_INT(smpp_session_deadline(s), 60000);
+    smpp_session_tick(s, 40000);
+    CHECK_EQ_INT(smpp_session_state(s), SMPP_STATE_BOUND);
+    smpp_session_tick(s, 60000);
+    take_out(s);
+    CHECK_EQ_INT(out_id(W.count - 1), SMPP_ENQUIRE_LINK);
+    {
+        smpp_session_stats st;
+        smpp_session_get_stats(s, &st);
+        CHECK_EQ_INT(st.enquire_links_sent, 2);
+    }
+    CHECK(all_ended_once(29));
+    smpp_session_free(s);
+}
+
+TEST(closes_a_dead_link_when_enquire_link_goes_unanswered)
+{
+    smpp_session *s = bound_client(0, 2, 100);
+    int i;
+
+    for (i = 0; i < 5; i++)
+        submit(s, (uint64_t)i, 0);
+    take_out(s); /* the two in flight are written */
+    smpp_session_tick(s, 30000);
+    take_out(s);
+    CHECK_EQ_INT(out_id(W.count - 1), SMPP_ENQUIRE_LINK);
+    /* the submits' own timeouts come first: answer them late-but-not-dead */
+    smpp_session_tick(s, 39999);
+    CHECK_EQ_INT(smpp_session_state(s), SMPP_STATE_BOUND);
+    smpp_session_tick(s, 40000);
+    CHECK_EQ_INT(smpp_session_state(s), SMPP_STATE_CLOSED);
+    drain(s, 40000);
+    CHECK_EQ_INT(last(SMPP_EV_CLOSED)->reason, SMPP_REASON_DEAD_LINK);
+    /* the two sent at 0 had timed out at 10 s, before the link died */
+    CHECK_EQ_INT(count_outcome(SMPP_OUTCOME_TIMEOUT), 2);
+    CHECK_EQ_INT(count_outcome(SMPP_OUTCOME_NOT_SENT), 3);
+    CHECK(all_ended_once(5));
+    CHECK_EQ_INT(L.after_closed, 0);
+    smpp_session_free(s);
+}
+
+TEST(answers_the_gateways_enquire_link_with_the_same_sequence_number)
+{
+    smpp_session *s = bound_client(0, 10, 100);
+    uint8_t b[64];
+
+    feed(s, b, hdr(b, SMPP_ENQUIRE_LINK, 0, 0x1234567), 1, 10);
+    take_out(s);
+    CHECK_EQ_INT(out_id(W.count - 1), SMPP_ENQUIRE_LINK_RESP);
+    CHECK_EQ_INT(out_seq(W.count - 1), 0x1234567);
+    CHECK_EQ_INT(L.n, 1); /* BOUND only: no event for it */
+    smpp_session_free(s);
+}
+
+/* ---- client: requests ----------------------------------------------------------- */
+
+TEST(times_out_a_request_and_ignores_its_late_response)
+{
+    smpp_session *s = bound_client(0, 10, 100);
+    uint8_t b[128];
+    uint32_t seq;
+
+    submit(s, 0, 100);
+    submit(s, 1, 200);
+    take_out(s);
+    seq = out_seq(1);
+    CHECK_EQ_INT(smpp_session_deadline(s), 10100);
+    smpp_session_tick(s, 10100);
+    drain(s, 10100);
+    CHECK_EQ_INT(L.ends[0], 1);
+    CHECK_EQ_INT(L.ends[1], 0);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->outcome, SMPP_OUTCOME_TIMEOUT);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->seq, seq);
+    feed(s, b, submit_resp(b, seq, 0, "late"), 5, 10150);
+    CHECK_EQ_INT(L.ends[0], 1);
+    CHECK_EQ_INT(smpp_session_deadline(s), 10200);
+    drain(s, 10200);
+    CHECK(all_ended_once(2));
+    smpp_session_free(s);
+}
+
+TEST(keeps_window_10_in_flight_and_refuses_the_queue_max_plus_11th_submit)
+{
+    enum { N = 25 };
+    smpp_session *s = bound_client(0, 10, N);
+    smpp_session_stats st;
+    smpp_error err;
+    uint8_t b[128];
+    int i;
+    smpp_pdu p;
+
+    for (i = 0; i < N + 10; i++)
+        CHECK_EQ_INT(submit(s, (uint64_t)i, 1), 0);
+    otp_pdu(&p, SMPP_SUBMIT_SM);
+    CHECK_EQ_INT(smpp_session_submit(s, &p, N + 10, 1, &err), SMPP_ERR_QUEUE_FULL);
+    smpp_session_get_stats(s, &st);
+    CHECK_EQ_INT(st.in_flight, 10);
+    CHECK_EQ_INT(st.queued, N);
+    take_out(s);
+    CHECK_EQ_INT(W.count, 11); /* bind + window */
+    /* Each answer lets one queued request out, in order. */
+    for (i = 0; i < N + 10; i++) {
+        size_t k = 1 + (size_t)i;
+        feed(s, b, submit_resp(b, out_seq(k), 0, "id"), 7, 2);
+        take_out(s);
+    }
+    CHECK_EQ_INT(W.count, 1 + N + 10);
+    CHECK(all_ended_once(N + 10));
+    for (i = 0; i < L.n; i++)
+        if (L.ev[i].type == SMPP_EV_RESULT)
+            CHECK_EQ_INT(L.ev[i].outcome, SMPP_OUTCOME_RESPONSE);
+    /* FIFO: tokens came back in submit order */
+    {
+        uint64_t want = 0;
+        for (i = 0; i < L.n; i++)
+            if (L.ev[i].type == SMPP_EV_RESULT)
+                CHECK_EQ_INT(L.ev[i].token, want++);
+    }
+    smpp_session_free(s);
+}
+
+TEST(checks_a_submit_at_once_and_queues_nothing_on_a_bad_field)
+{
+    smpp_session *s = bound_client(0, 10, 100);
+    smpp_error err;
+    smpp_pdu p;
+    smpp_session_stats st;
+    char big[300];
+
+    memset(big, 'x', sizeof(big));
+    otp_pdu(&p, SMPP_SUBMIT_SM);
+    p.destination_addr.ptr = (const uint8_t *)big;
+    p.destination_addr.len = 21;
+    CHECK_EQ_INT(smpp_session_submit(s, &p, 1, 0, &err), SMPP_ERR_LIMIT);
+    CHECK(strstr(err.msg, "destination_addr") != NULL);
+    otp_pdu(&p, SMPP_SUBMIT_SM);
+    p.short_message.ptr = (const uint8_t *)big;
+    p.short_message.len = 255;
+    CHECK(smpp_session_submit(s, &p, 1, 0, &err) < 0);
+    CHECK(strstr(err.msg, "short_message") != NULL);
+    otp_pdu(&p, SMPP_DELIVER_SM);
+    CHECK_EQ_INT(smpp_session_submit(s, &p, 1, 0, &err), SMPP_ERR_ARG);
+    smpp_session_get_stats(s, &st);
+    CHECK_EQ_INT(st.submitted + st.in_flight + st.queued, 0);
+    take_out(s);
+    CHECK_EQ_INT(W.count, 1);
+    smpp_session_free(s);
+}
+
+TEST(wraps_the_sequence_number_at_0x7FFFFFFF_back_to_1_skipping_those_in_flight)
+{
+    smpp_session *s = bound_client(0, 4, 100);
+    uint8_t b[128];
+
+    CHECK_EQ_INT(smpp_session_set_next_sequence(s, 0), SMPP_ERR_ARG);
+    CHECK_EQ_INT(smpp_session_set_next_sequence(s, 0x80000000u), SMPP_ERR_ARG);
+    CHECK_EQ_INT(smpp_session_set_next_sequence(s, 0x7FFFFFFE), 0);
+    submit(s, 0, 0);
+    submit(s, 1, 0);
+    submit(s, 2, 0);
+    take_out(s);
+    CHECK_EQ_INT(out_seq(1), 0x7FFFFFFE);
+    CHECK_EQ_INT(out_seq(2), 0x7FFFFFFF);
+    CHECK_EQ_INT(out_seq(3), 1);
+    /* 0x7FFFFFFF and 1 still in flight: the next wrap skips them */
+    feed(s, b, submit_resp(b, 0x7FFFFFFE, 0, "a"), 16, 1);
+    smpp_session_set_next_sequence(s, 0x7FFFFFFF);
+    submit(s, 3, 1);
+    take_out(s);
+    CHECK_EQ_INT(out_seq(4), 2);
+    feed(s, b, submit_resp(b, 0x7FFFFFFF, 0, "b"), 16, 2);
+    feed(s, b, submit_resp(b, 1, 0, "c"), 16, 2);
+    feed(s, b, submit_resp(b, 2, 0, "d"), 16, 2);
+    CHECK(all_ended_once(4));
+    CHECK_EQ_STR(L.ev[L.n - 1].text, "d");
+    CHECK_EQ_INT(L.ev[L.n - 1].token, 3);
+    smpp_session_free(s);
+}
+
+TEST(takes_a_receipt_that_comes_before_its_submit_sm_resp)
+{
+    smpp_session *s = bound_client(0, 10, 100);
+    uint8_t b[1024];
+    size_t n = 0;
+    const rec *d, *r;
+
+    submit(s, 0, 0);
+    take_out(s);
+    /* receipt first, then the resp, in one read */
+    n += receipt(b, 77, "msg-1");
+    n += submit_resp(b + n, out_seq(1), 0, "msg-1");
+    feed(s, b, n, n, 5);
+    CHECK_EQ_INT(L.n, 3);
+    d = &L.ev[1];
+    r = &L.ev[2];
+    CHECK_EQ_INT(d->type, SMPP_EV_DELIVER);
+    CHECK_EQ_STR(d->text, "msg-1");
+    CHECK_EQ_INT(d->seq, 77);
+    /* the deliver_sm_resp was written before the event was handed out */
+    CHECK_EQ_INT(d->out_at_event, 17);
+    CHECK_EQ_INT(r->type, SMPP_EV_RESULT);
+    CHECK_EQ_STR(r->text, "msg-1");
+    take_out(s);
+    CHECK_EQ_INT(out_id(2), SMPP_DELIVER_SM_RESP);
+    CHECK_EQ_INT(out_seq(2), 77);
+    CHECK_EQ_INT(smpp_get_u32(W.bytes + W.at[2]), 17); /* message_id "" */
+    CHECK(all_ended_once(1));
+    smpp_session_free(s);
+}
+
+TEST(ends_the_right_request_on_generic_nack_and_ignores_nack_0_and_unknown)
+{
+    smpp_session *s = bound_client(0, 10, 100);
+    uint8_t b[64];
+
+    submit(s, 0, 0);
+    submit(s, 1, 0);
+    submit(s, 2, 0);
+    take_out(s);
+    feed(s, b, hdr(b, SMPP_GENERIC_NACK, SMPP_ESME_RINVCMDLEN, 0), 1, 1);
+    feed(s, b, hdr(b, SMPP_GENERIC_NACK, SMPP_ESME_RINVCMDLEN, 999), 1, 1);
+    feed(s, b, submit_resp(b, 4242, 0, "nobody"), 2, 1);
+    CHECK_EQ_INT(count(SMPP_EV_RESULT), 0);
+    feed(s, b, hdr(b, SMPP_GENERIC_NACK, SMPP_ESME_RINVCMDID, out_seq(2)), 1, 2);
+    CHECK_EQ_INT(count(SMPP_EV_RESULT), 1);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->token, 1);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->outcome, SMPP_OUTCOME_NACK);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->status, SMPP_ESME_RINVCMDID);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->pdu_id, SMPP_GENERIC_NACK);
+    smpp_session_close(s, 0, 3);
+    drain(s, 3);
+    CHECK(all_ended_once(3));
+    smpp_session_free(s);
+}
+
+TEST(answers_the_peers_unbind_then_ends_in_flight_lost_and_queued_not_sent)
+{
+    smpp_session *s = bound_client(0, 2, 100);
+    uint8_t b[64];
+    size_t len;
+
+    submit(s, 0, 0);
+    submit(s, 1, 0);
+    submit(s, 2, 0);
+    take_out(s);
+    feed(s, b, hdr(b, SMPP_UNBIND, 0, 555), 1, 10);
+    CHECK_EQ_INT(L.ev[1].type, SMPP_EV_UNBOUND);
+    CHECK_EQ_INT(count_outcome(SMPP_OUTCOME_LOST), 2);
+    CHECK_EQ_INT(count_outcome(SMPP_OUTCOME_NOT_SENT), 1);
+    CHECK_EQ_INT(last(SMPP_EV_CLOSED)->reason, SMPP_REASON_PEER_UNBIND);
+    CHECK(all_ended_once(3));
+    smpp_session_pending(s, &len);
+    CHECK_EQ_INT(len, 16); /* the unbind_resp waits to be flushed */
+    take_out(s);
+    CHECK_EQ_INT(out_id(W.count - 1), SMPP_UNBIND_RESP);
+    CHECK_EQ_INT(out_seq(W.count - 1), 555);
+    CHECK_EQ_INT(smpp_session_recv(s, b, 16), SMPP_ERR_STATE);
+    smpp_session_free(s);
+}
+
+TEST(closes_on_a_broken_stream_and_tells_sent_from_unsent)
+{
+    smpp_session *s = bound_client(0, 3, 100);
+    uint8_t b[64];
+
+    submit(s, 0, 0);
+    take_out(s); /* written */
+    submit(s, 1, 0);
+    submit(s, 2, 0); /* in flight, never written */
+    submit(s, 3, 0); /* queued */
+    smpp_put_u32(b, 15);
+    memset(b + 4, 0, 12);
+    feed(s, b, 16, 1, 5);
+    CHECK_EQ_INT(last(SMPP_EV_CLOSED)->reason, SMPP_REASON_PROTOCOL);
+    CHECK_EQ_INT(L.ends[0], 1);
+    CHECK_EQ_INT(L.ev[1].outcome, SMPP_OUTCOME_LOST);
+    CHECK_EQ_INT(L.ev[2].outcome, SMPP_OUTCOME_NOT_SENT);
+    CHECK_EQ_INT(L.ev[3].outcome, SMPP_OUTCOME_NOT_SENT);
+    CHECK_EQ_INT(L.ev[4].outcome, SMPP_OUTCOME_NOT_SENT);
+    CHECK(all_ended_once(4));
+    smpp_session_free(s);
+
+    /* and a command_length over max_pdu */
+    s = bound_client(0, 3, 100);
+    smpp_put_u32(b, 65537);
+    feed(s, b, 16, 16, 5);
+    CHECK_EQ_INT(last(SMPP_EV_CLOSED)->reason, SMPP_REASON_PROTOCOL);
+    smpp_session_free(s);
+}
+
+TEST(nacks_a_request_it_cannot_decode_or_does_not_know_and_goes_on)
+{
+    smpp_session *s = bound_client(0, 10, 100);
+    uint8_t b[256];
+    size_t n;
+
+    /* deliver_sm whose body stops short */
+    n = receipt(b, 9, "m");
+    smpp_put_u32(b, 30);
+    feed(s, b, 30, 1, 1);
+    feed(s, b, hdr(b, 0x00000777, 0, 10), 1, 1);
+    feed(s, b, hdr(b, SMPP_QUERY_SM, 0, 11), 16, 1);
+    feed(s, b, bind_req(b, SMPP_BIND_TRANSMITTER, 12, "x"), 5, 1);
+    feed(s, b, hdr(b, 0x80000777, 0, 13), 1, 1); /* unknown response: dropped */
+    take_out(s);
+    CHECK_EQ_INT(W.count, 5);
+    CHECK_EQ_INT(out_id(1), SMPP_GENERIC_NACK);
+    CHECK_EQ_INT(out_status(1), SMPP_ESME_RINVCMDLEN);
+    CHECK_EQ_INT(out_seq(1), 9);
+    CHECK_EQ_INT(out_status(2), SMPP_ESME_RINVCMDID);
+    CHECK_EQ_INT(out_seq(2), 10);
+    CHECK_EQ_INT(out_status(3), SMPP_ESME_RINVCMDID);
+    CHECK_EQ_INT(out_status(4), SMPP_ESME_RINVCMDID);
+    CHECK_EQ_INT(smpp_session_state(s), SMPP_STATE_BOUND);
+    n = receipt(b, 14, "m2");
+    feed(s, b, n, 3, 2);
+    CHECK_EQ_INT(last(SMPP_EV_DELIVER)->seq, 14);
+    smpp_session_free(s);
+}
+
+TEST(closes_an_idle_link_in_either_role)
+{
+    smpp_session_config c;
+    smpp_session *s;
+    uint8_t b[64];
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    c.system_id = "t";
+    c.idle_timeout_ms = 5000;
+    c.enquire_link_ms = 0;
+    s = smpp_session_new(&c, 0, NULL);
+    log_reset();
+    smpp_session_connected(s, 0);
+    take_out(s);
+    feed(s, b, bind_resp(b, out_seq(0), 0), 64, 1000);
+    CHECK_EQ_INT(smpp_session_deadline(s), 6000);
+    feed(s, b, hdr(b, SMPP_ENQUIRE_LINK, 0, 5), 16, 4000);
+    CHECK_EQ_INT(smpp_session_deadline(s), 9000);
+    smpp_session_tick(s, 8999);
+    CHECK_EQ_INT(smpp_session_state(s), SMPP_STATE_BOUND);
+    smpp_session_tick(s, 9000);
+    drain(s, 9000);
+    CHECK_EQ_INT(last(SMPP_EV_CLOSED)->reason, SMPP_REASON_IDLE);
+    smpp_session_free(s);
+
+    smpp_session_config_init(&c, SMPP_ROLE_SERVER);
+    c.idle_timeout_ms = 3000;
+    c.bind_timeout_ms = 60000;
+    s = smpp_session_new(&c, 0, NULL);
+    log_reset();
+    CHECK_EQ_INT(smpp_session_deadline(s), 3000);
+    smpp_session_tick(s, 3000);
+    drain(s, 3000);
+    CHECK_EQ_INT(last(SMPP_EV_CLOSED)->reason, SMPP_REASON_IDLE);
+    smpp_session_free(s);
+}
+
+/* ---- close ------------------------------------------------------------------------ */
+
+TEST(graceful_close_ends_every_request_once_unbinds_and_waits_for_unbind_resp)
+{
+    enum { N = 10000 };
+    smpp_session *s = bound_client(0, 100, N);
+    uint8_t b[64];
+    uint32_t unbind_seq;
+    int i;
+
+    for (i = 0; i < N + 100; i++)
+        CHECK_EQ_INT(submit(s, (uint64_t)i, 1), 0);
+    take_out(s);
+    smpp_session_close(s, 1, 2);
+    CHECK_EQ_INT(smpp_session_state(s), SMPP_STATE_UNBINDING);
+    CHECK_EQ_INT(submit(s, N + 100, 2), SMPP_ERR_STATE);
+    take_out(s);
+    CHECK_EQ_INT(out_id(W.count - 1), SMPP_UNBIND);
+    unbind_seq = out_seq(W.count - 1);
+    drain(s, 3);
+    CHECK_EQ_INT(count_outcome(SMPP_OUTCOME_CLOSED), N + 100);
+    CHECK(all_ended_once(N + 100));
+    CHECK_EQ_INT(count(SMPP_EV_CLOSED), 0);
+    /* a late submit_sm_resp is dropped; a receipt is still acknowledged */
+    feed(s, b, submit_resp(b, out_seq(1), 0, "x"), 16, 4);
+    CHECK(all_ended_once(N + 100));
+    feed(s, b, hdr(b, SMPP_UNBIND_RESP, 0, unbind_seq), 1, 5);
+    CHECK_EQ_INT(L.ev[L.n - 2].type, SMPP_EV_UNBOUND);
+    CHECK_EQ_INT(L.ev[L.n - 1].type, SMPP_EV_CLOSED);
+    CHECK_EQ_INT(L.ev[L.n - 1].reason, SMPP_REASON_CLOSED);
+    CHECK_EQ_INT(L.after_closed, 0);
+    smpp_session_close(s, 1, 6);
+    CHECK_EQ_INT(drain(s, 6), 0);
+    smpp_session_free(s);
+}
+
+TEST(graceful_close_gives_up_on_unbind_resp_after_the_response_timeout)
+{
+    smpp_session *s = bound_client(0, 10, 100);
+
+    submit(s, 0, 0);
+    smpp_session_close(s, 1, 100);
+    CHECK_EQ_INT(smpp_session_deadline(s), 10100);
+    smpp_session_tick(s, 10099);
+    drain(s, 10099);
+    CHECK_EQ_INT(count(SMPP_EV_CLOSED), 0);
+    smpp_session_tick(s, 10100);
+    drain(s, 10100);
+    CHECK_EQ_INT(last(SMPP_EV_CLOSED)->reason, SMPP_REASON_CLOSED);
+    CHECK_EQ_INT(count(SMPP_EV_UNBOUND), 0);
+    CHECK(all_ended_once(1));
+    smpp_session_free(s);
+}
+
+TEST(link_lost_ends_in_flight_lost_and_queued_not_sent_exactly_once)
+{
+    smpp_session *s = bound_client(0, 5, 100);
+    int i;
+
+    for (i = 0; i < 20; i++)
+        submit(s, (uint64_t)i, 0);
+    take_out(s);
+    drain(s, 0);
+    smpp_session_fail(s, SMPP_REASON_CONNECTION_LOST, 1);
+    /* events interleaved with calls that must not add or lose any */
+    for (i = 0; i < 30; i++) {
+        smpp_event ev;
+        smpp_session_tick(s, 2 + i);
+        smpp_session_close(s, 1, 2 + i);
+        CHECK_EQ_INT(submit(s, 100, 2 + i), SMPP_ERR_STATE);
+        if (smpp_session_next_event(s, 2 + i, &ev))
+            record(s, &ev);
+    }
+    CHECK_EQ_INT(count_outcome(SMPP_OUTCOME_LOST), 5);
+    CHECK_EQ_INT(count_outcome(SMPP_OUTCOME_NOT_SENT), 15);
+    CHECK_EQ_INT(last(SMPP_EV_CLOSED)->reason, SMPP_REASON_CONNECTION_LOST);
+    CHECK(all_ended_once(20));
+    CHECK_EQ_INT(L.after_closed, 0);
+    smpp_session_free(s);
+}
+
+/* ---- output buffer ------------------------------------------------------------------- */
+
+TEST(keeps_output_bytes_in_order_across_partial_writes)
+{
+    smpp_session *s = bound_client(0, 1000, 100);
+    uint8_t b[128];
+    int i;
+
+    for (i = 0; i < 3000; i++) {
+        if (i < 1000)
+            submit(s, (uint64_t)i, 0);
+        take_out_max(s, (size_t)(i % 37) + 1);
+    }
+    while (take_out(s) > 0)
+        ;
+    CHECK_EQ_INT(W.count, 1001);
+    for (i = 1; i <= 1000; i++) {
+        CHECK_EQ_INT(out_id((size_t)i), SMPP_SUBMIT_SM);
+        CHECK_EQ_INT(out_seq((size_t)i), out_seq((size_t)i - 1) + 1);
+    }
+    for (i = 1000; i >= 1; i--)
+        feed(s, b, submit_resp(b, out_seq((size_t)i), 0, "x"), 64, 1);
+    CHECK(all_ended_once(1000));
+    smpp_session_free(s);
+}
+
+/* ---- server ---------------------------------------------------------------------------- */
+
+static smpp_session *bound_server(smpp_ms now)
+{
+    uint8_t b[128];
+    smpp_session *s = server(now);
+
+    log_reset();
+    feed(s, b, bind_req(b, SMPP_BIND_TRANSCEIVER, 1, "acme"), 4096, now);
+    smpp_session_accept_bind(s, 0, now);
+    drain(s, now);
+    take_out(s);
+    return s;
+}
+
+TEST(server_closes_when_the_first_pdu_is_not_bind_transceiver)
+{
+    uint32_t ids[] = {SMPP_ENQUIRE_LINK, SMPP_SUBMIT_SM, SMPP_BIND_TRANSMITTER, 0x777};
+    size_t i;
+
+    for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        smpp_session *s = server(0);
+        uint8_t b[128];
+
+        log_reset();
+        if (ids[i] == SMPP_BIND_TRANSMITTER)
+            feed(s, b, bind_req(b, ids[i], 1, "acme"), 1, 1);
+        else
+            feed(s, b, hdr(b, ids[i], 0, 1), 1, 1);
+        CHECK_EQ_INT(L.n, 1);
+        CHECK_EQ_INT(L.ev[0].type, SMPP_EV_CLOSED);
+        CHECK_EQ_INT(L.ev[0].reason, SMPP_REASON_PROTOCOL);
+        take_out(s);
+        CHECK_EQ_INT(W.len, 0);
+        smpp_session_free(s);
+    }
+}
+
+TEST(server_accepts_a_bind_echoing_system_id_with_sc_interface_version)
+{
+    smpp_session *s = server(0);
+    uint8_t b[256];
+    smpp_pdu p;
+    const smpp_tlv *t;
+    size_t n;
+
+    log_reset();
+    /* a submit right behind the bind is held until the bind is answered */
+    n = bind_req(b, SMPP_BIND_TRANSCEIVER, 7, "acme");
+    n += hdr(b + n, SMPP_ENQUIRE_LINK, 0, 8);
+    feed(s, b, n, n, 1);
+    CHECK_EQ_INT(L.n, 1);
+    CHECK_EQ_INT(L.ev[0].type, SMPP_EV_BIND_REQUEST);
+    CHECK_EQ_STR(L.ev[0].text, "acme");
+    CHECK_EQ_INT(smpp_session_deadline(s), -1);
+    CHECK_EQ_INT(smpp_session_accept_bind(s, 0, 2), 0);
+    CHECK_EQ_INT(smpp_session_accept_bind(s, 0, 2), SMPP_ERR_STATE);
+    CHECK_EQ_INT(smpp_session_state(s), SMPP_STATE_BOUND);
+    drain(s, 2);
+    take_out(s);
+    CHECK_EQ_INT(W.count, 2);
+    CHECK_EQ_INT(out_pdu(0, &p), 0);
+    CHECK_EQ_INT(p.command_id, SMPP_BIND_TRANSCEIVER_RESP);
+    CHECK_EQ_INT(p.sequence_number, 7);
+    CHECK_MEM(p.system_id.ptr, p.system_id.len, "acme", 4);
+    t = smpp_pdu_find_tlv(&p, SMPP_TLV_SC_INTERFACE_VERSION);
+    CHECK(t != NULL && t->len == 1 && t->value[0] == 0x34);
+    CHECK_EQ_INT(out_id(1), SMPP_ENQUIRE_LINK_RESP);
+    CHECK_EQ_INT(out_seq(1), 8);
+    CHECK_EQ_INT(smpp_session_deadline(s), -1); /* server: no enquire_link */
+    smpp_session_free(s);
+}
+
+TEST(server_nacks_a_second_bind_and_unknown_commands)
+{
+    smpp_session *s = bound_server(0);
+    uint8_t b[256];
+
+    feed(s, b, bind_req(b, SMPP_BIND_TRANSCEIVER, 2, "acme"), 1, 1);
+    feed(s, b, bind_req(b, SMPP_BIND_RECEIVER, 3, "acme"), 1, 1);
+    feed(s, b, hdr(b, SMPP_QUERY_SM, 0, 4), 1, 1);
+    feed(s, b, hdr(b, 0x00000100, 0, 5), 1, 1);
+    feed(s, b, receipt(b, 6, "m"), 1, 1); /* deliver_sm is not for a server */
+    take_out(s);
+    CHECK_EQ_INT(W.count, 6);
+    CHECK_EQ_INT(out_id(1), SMPP_GENERIC_NACK);
+    CHECK_EQ_INT(out_status(1), SMPP_ESME_RALYBND);
+    CHECK_EQ_INT(out_seq(1), 2);
+    CHECK_EQ_INT(out_status(2), SMPP_ESME_RINVCMDID);
+    CHECK_EQ_INT(out_status(3), SMPP_ESME_RINVCMDID);
+    CHECK_EQ_INT(out_status(4), SMPP_ESME_RINVCMDID);
+    CHECK_EQ_INT(out_seq(4), 5);
+    CHECK_EQ_INT(out_status(5), SMPP_ESME_RINVCMDID);
+    CHECK_EQ_INT(smpp_session_state(s), SMPP_STATE_BOUND);
+    smpp_session_free(s);
+}
+
+TEST(server_rejects_a_bind_with_a_bodyless_resp_or_by_closing)
+{
+    smpp_session *s = server(0);
+    uint8_t b[128];
+    size_t len;
+
+    log_reset();
+    feed(s, b, bind_req(b, SMPP_BIND_TRANSCEIVER, 3, "acme"), 2, 1);
+    CHECK_EQ_INT(smpp_session_accept_bind(s, SMPP_ESME_RINVPASWD, 2), 0);
+    drain(s, 2);
+    CHECK_EQ_INT(last(SMPP_EV_CLOSED)->reason, SMPP_REASON_REJECTED);
+    take_out(s);
+    CHECK_EQ_INT(W.count, 1);
+    CHECK_EQ_INT(smpp_get_u32(W.bytes), 16);
+    CHECK_EQ_INT(out_id(0), SMPP_BIND_TRANSCEIVER_RESP);
+    CHECK_EQ_INT(out_status(0), SMPP_ESME_RINVPASWD);
+    CHECK_EQ_INT(out_seq(0), 3);
+    smpp_session_free(s);
+
+    s = server(0);
+    log_reset();
+    feed(s, b, bind_req(b, SMPP_BIND_TRANSCEIVER, 3, "acme"), 2, 1);
+    smpp_session_reject_bind(s, 2);
+    drain(s, 2);
+    CHECK_EQ_INT(L.n, 2);
+    CHECK_EQ_INT(last(SMPP_EV_CLOSED)->reason, SMPP_REASON_REJECTED);
+    smpp_session_pending(s, &len);
+    CHECK_EQ_INT(len, 0);
+    smpp_session_free(s);
+}
+
+TEST(server_closes_when_no_bind_comes_within_bind_timeout)
+{
+    smpp_session *s = server(0);
+
+    log_reset();
+    CHECK_EQ_INT(smpp_session_deadline(s), 10000);
+    smpp_session_tick(s, 9999);
+    CHECK_EQ_INT(drain(s, 9999), 0);
+    smpp_session_tick(s, 10000);
+    drain(s, 10000);
+    CHECK_EQ_INT(L.n, 1);
+    CHECK_EQ_INT(L.ev[0].reason, SMPP_REASON_BIND_TIMEOUT);
+    smpp_session_free(s);
+}
+
+TEST(server_reports_submits_answers_them_and_matches_deliver_sm_resp)
+{
+    smpp_session *s = bound_server(0);
+    uint8_t b[1024];
+    smpp_pdu p;
+    smpp_error err;
+    char long_id[66];
+
+    smpp_pdu_clear(&p);
+    otp_pdu(&p, SMPP_SUBMIT_SM);
+    p.sequence_number = 40;
+    feed(s, b, enc(&p, b), 3, 1);
+    CHECK_EQ_INT(last(SMPP_EV_REQUEST)->seq, 40);
+    CHECK_EQ_INT(smpp_session_respond(s, SMPP_SUBMIT_SM, 40, 0, "abc", 3, &err), 0);
+    CHECK_EQ_INT(smpp_session_respond(s, SMPP_SUBMIT_SM, 41, SMPP_ESME_RSUBMITFAIL, NULL, 0, &err),
+                 0);
+    memset(long_id, 'x', 65);
+    CHECK_EQ_INT(smpp_session_respond(s, SMPP_SUBMIT_SM, 42, 0, long_id, 65, &err), SMPP_ERR_LIMIT);
+    CHECK_EQ_INT(smpp_session_respond(s, SMPP_DELIVER_SM, 42, 0, "a", 1, &err), SMPP_ERR_ARG);
+    take_out(s);
+    CHECK_EQ_INT(out_pdu(1, &p), 0);
+    CHECK_EQ_INT(p.command_id, SMPP_SUBMIT_SM_RESP);
+    CHECK_EQ_INT(p.sequence_number, 40);
+    CHECK_MEM(p.message_id.ptr, p.message_id.len, "abc", 3);
+    CHECK_EQ_INT(smpp_get_u32(W.bytes + W.at[2]), 16);
+    CHECK_EQ_INT(out_status(2), SMPP_ESME_RSUBMITFAIL);
+
+    /* the server's own requests: deliver_sm with the same bookkeeping */
+    otp_pdu(&p, SMPP_DELIVER_SM);
+    CHECK_EQ_INT(smpp_session_submit(s, &p, 5, 2, &err), 0);
+    CHECK_EQ_INT(smpp_session_submit(s, &p, 6, 2, &err), 0);
+    otp_pdu(&p, SMPP_SUBMIT_SM);
+    CHECK_EQ_INT(smpp_session_submit(s, &p, 7, 2, &err), SMPP_ERR_ARG);
+    take_out(s);
+    CHECK_EQ_INT(out_id(3), SMPP_DELIVER_SM);
+    smpp_pdu_clear(&p);
+    p.command_id = SMPP_DELIVER_SM_RESP;
+    p.sequence_number = out_seq(4);
+    feed(s, b, enc(&p, b), 1, 3);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->token, 6);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->command_id, SMPP_DELIVER_SM);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->outcome, SMPP_OUTCOME_RESPONSE);
+    smpp_session_tick(s, 10002);
+    drain(s, 10002);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->token, 5);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->outcome, SMPP_OUTCOME_TIMEOUT);
+    /* unbind from the client: answered, then closed */
+    feed(s, b, hdr(b, SMPP_UNBIND, 0, 50), 1, 10003);
+    CHECK_EQ_INT(last(SMPP_EV_CLOSED)->reason, SMPP_REASON_PEER_UNBIND);
+    take_out(s);
+    CHECK_EQ_INT(out_id(W.count - 1), SMPP_UNBIND_RESP);
+    CHECK_EQ_INT(out_seq(W.count - 1), 50);
+    smpp_session_free(s);
+}
+
+/* ---- client and server wired together ------------------------------------------------- */
+
+/* Move bytes from one session's output into the other's input, `chunk` at
+ * a time; returns the bytes moved. */
+static size_t pipe_bytes(smpp_session *from, smpp_session *to, size_t chunk)
+{
+    size_t len = 0, moved = 0;
+    const uint8_t *p = smpp_session_pending(from, &len);
+
+    while (len > 0) {
+        size_t n = len < chunk ? len : chunk;
+        if (smpp_session_recv(to, p, n) != 0) {
+            smpp_session_sent(from, len);
+            return moved + len;
+        }
+        smpp_session_sent(from, n);
+        moved += n;
+        p = smpp_session_pending(from, &len);
+    }
+    return moved;
+}
+
+/* The server side of the loop: answer binds and submits at once, and send
+ * a receipt for each submit (sometimes before the resp). */
+static int server_events(smpp_session *srv, smpp_ms now, int *msg_no, int *receipts_due)
+{
+    smpp_event ev;
+    int n = 0;
+
+    while (smpp_session_next_event(srv, now, &ev)) {
+        n++;
+        if (ev.type == SMPP_EV_BIND_REQUEST) {
+            smpp_session_accept_bind(srv, 0, now);
+        } else if (ev.type == SMPP_EV_REQUEST) {
+            char id[16];
+            uint32_t seq = ev.sequence_number;
+            int k = (*msg_no)++;
+            snprintf(id, sizeof(id), "m%d", k);
+            if (k % 2 == 0) {
+                smpp_session_respond(srv, SMPP_SUBMIT_SM, seq, 0, id, strlen(id), NULL);
+                (*receipts_due)++;
+            } else {
+                /* receipt first, then the resp */
+                smpp_pdu p;
+                static const uint8_t st = 2;
+                smpp_pdu_clear(&p);
+                p.command_id = SMPP_DELIVER_SM;
+                set_str(&p.service_type, "MSG");
+                smpp_pdu_add_tlv(&p, SMPP_TLV_RECEIPTED_MESSAGE_ID, id, strlen(id) + 1, NULL);
+                smpp_pdu_add_tlv(&p, SMPP_TLV_MESSAGE_STATE, &st, 1, NULL);
+                smpp_session_submit(srv, &p, (uint64_t)k, now, NULL);
+                smpp_session_respond(srv, SMPP_SUBMIT_SM, seq, 0, id, strlen(id), NULL);
+            }
+        }
+    }
+    return n;
+}
+
+static void loopback(size_t chunk, uint32_t window, int total)
+{
+    smpp_session_config c;
+    smpp_session *cli, *srv;
+    int msg_no = 0, receipts_due = 0, submitted = 0, delivered = 0, guard;
+    smpp_ms now = 0;
+    smpp_event ev;
+    smpp_session_stats st;
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    c.system_id = "loop";
+    c.password = "pw";
+    c.window = window;
+    c.queue_max = (uint32_t)total;
+    cli = smpp_session_new(&c, now, NULL);
+    smpp_session_config_init(&c, SMPP_ROLE_SERVER);
+    c.window = window;
+    c.queue_max = (uint32_t)total;
+    srv = smpp_session_new(&c, now, NULL);
+    log_reset();
+    smpp_session_connected(cli, now);
+    for (guard = 0; guard < 1000000; guard++) {
+        int moved = 0;
+        while (submitted < total && submitted < (guard + 1) * 7)
+            CHECK_EQ_INT(submit(cli, (uint64_t)submitted++, now), 0);
+        moved += (int)pipe_bytes(cli, srv, chunk);
+        moved += server_events(srv, now, &msg_no, &receipts_due);
+        moved += (int)pipe_bytes(srv, cli, chunk);
+        while (smpp_session_next_event(cli, now, &ev)) {
+            record(cli, &ev);
+            delivered += ev.type == SMPP_EV_DELIVER;
+            moved++;
+        }
+        if (!moved && submitted == total)
+            break;
+        now++;
+    }
+    CHECK(all_ended_once(total));
+    CHECK_EQ_INT(count_outcome(SMPP_OUTCOME_RESPONSE), total);
+    CHECK_EQ_INT(delivered, total / 2);
+    /* the server saw every deliver_sm_resp */
+    smpp_session_get_stats(srv, &st);
+    CHECK_EQ_INT(st.succeeded, total / 2);
+    CHECK_EQ_INT(st.in_flight, 0);
+    smpp_session_get_stats(cli, &st);
+    CHECK_EQ_INT(st.succeeded, total);
+    CHECK_EQ_INT(st.delivered_in, total / 2);
+    /* and a graceful close both ways */
+    smpp_session_close(cli, 1, now);
+    pipe_bytes(cli, srv, chunk);
+    server_events(srv, now, &msg_no, &receipts_due);
+    pipe_bytes(srv, cli, chunk);
+    drain(cli, now);
+    CHECK_EQ_INT(smpp_session_state(cli), SMPP_STATE_CLOSED);
+    CHECK_EQ_INT(smpp_session_state(srv), SMPP_STATE_CLOSED);
+    CHECK_EQ_INT(count(SMPP_EV_UNBOUND), 1);
+    CHECK_EQ_INT(last(SMPP_EV_CLOSED)->reason, SMPP_REASON_CLOSED);
+    smpp_session_free(cli);
+    smpp_session_free(srv);
+}
+
+TEST(client_and_server_in_memory_with_receipts_before_and_after_responses)
+{
+    loopback(1 << 16, 100, 5000);
+}
+
+TEST(client_and_server_in_memory_one_byte_at_a_time)
+{
+    loopback(1, 3, 200);
+}
+
+TEST(names_reasons_outcomes_and_states)
+{
+    CHECK_EQ_STR(smpp_reason_name(SMPP_REASON_CONNECT_TIMEOUT), "connect timeout");
+    CHECK_EQ_STR(smpp_reason_name(SMPP_REASON_CONNECT_REFUSED), "connection refused");
+    CHECK_EQ_STR(smpp_reason_name(SMPP_REASON_BIND_TIMEOUT), "bind timeout");
+    CHECK_EQ_STR(smpp_outcome_name(SMPP_OUTCOME_LOST), "connection lost");
+    CHECK_EQ_STR(smpp_outcome_name(SMPP_OUTCOME_NOT_SENT), "not sent");
+    CHECK_EQ_STR(smpp_outcome_name(SMPP_OUTCOME_NACK), "generic_nack");
+    CHECK_EQ_STR(smpp_outcome_name(SMPP_OUTCOME_TIMEOUT), "timeout");
+    CHECK_EQ_STR(smpp_outcome_name(SMPP_OUTCOME_CLOSED), "closed");
+    CHECK_EQ_STR(smpp_state_name(SMPP_STATE_UNBINDING), "unbinding");
+    CHECK_EQ_STR(smpp_state_name(SMPP_STATE_BOUND), "bound");
+}
+
+int main(int argc, char **argv)
+{
+    return harness_main(argc, argv);
+}

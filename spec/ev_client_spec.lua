@@ -1,0 +1,728 @@
+-- smpp.ev client (doc/smpp-ev.md, "Client"): real sockets on loopback.
+-- A well-behaved peer is our own ev.server in the same loop; misbehaving
+-- peers are spec/support/rawserver.lua in a child process.
+package.path = "spec/?.lua;" .. package.path
+
+local ev = require "smpp.ev"
+local loop = require "support.evloop"
+local raw = require "support.rawserver"
+
+local wait = loop.wait
+
+-- Every outcome a submit callback got, by index, so "exactly once" can be
+-- checked: calls[i] is a list of argument tables.
+local function recorder()
+  local calls = {}
+  local function cb_for(i)
+    calls[i] = calls[i] or {}
+    return function(...)
+      table.insert(calls[i], table.pack(...))
+    end
+  end
+  return calls, cb_for
+end
+
+local function count(calls)
+  local n = 0
+  for _, list in pairs(calls) do n = n + #list end
+  return n
+end
+
+describe("smpp.ev client", function()
+  local srv, clients
+
+  local function track(c)
+    table.insert(clients, c)
+    return c
+  end
+
+  before_each(function()
+    clients = {}
+    srv = nil
+    ev.on_error(nil)
+  end)
+
+  after_each(function()
+    for _, c in ipairs(clients) do c:close() end
+    if srv then srv:close() end
+    loop.wait(function()
+      for _, c in ipairs(clients) do
+        if c:state() ~= "closed" and c:state() ~= "idle" then return false end
+      end
+      return true
+    end, 2)
+    ev.on_error(nil)
+  end)
+
+  describe("with a well-behaved server", function()
+    it("binds, submits and gets the message_id back", function()
+      local seen
+      srv = loop.server { on_submit = function(_, pdu) seen = pdu; return 0, "mid-1" end }
+      local c = track(loop.bound(srv:port()))
+      assert.are.equal("bound", c:state())
+      local res, err
+      assert.is_true(c:submit({ destination_addr = "+6598765432", short_message = "{}" },
+        function(r, e) res, err = r, e end))
+      assert.is_true(wait(function() return res or err end))
+      assert.is_nil(err)
+      assert.are.equal("mid-1", res.message_id)
+      assert.are.equal("number", math.type(res.sequence_number) and "number")
+      -- the gateway's defaults, filled in by the client
+      assert.are.equal("MSG", seen.service_type)
+      assert.are.equal("", seen.source_addr)
+      assert.are.equal(1, seen.source_addr_ton)
+      assert.are.equal(1, seen.source_addr_npi)
+      assert.are.equal(1, seen.dest_addr_ton)
+      assert.are.equal(1, seen.dest_addr_npi)
+      assert.are.equal(1, seen.registered_delivery)
+      assert.are.equal(0, seen.data_coding)
+      assert.are.equal("+6598765432", seen.destination_addr)
+      local st = c:stats()
+      assert.are.equal(1, st.submitted)
+      assert.are.equal(1, st.succeeded)
+      assert.are.equal(0, st.in_flight)
+    end)
+
+    it("lets the caller's fields override the defaults", function()
+      local seen
+      srv = loop.server { on_submit = function(_, pdu) seen = pdu; return 0, "x" end }
+      local c = track(loop.bound(srv:port()))
+      local done
+      c:submit({ destination_addr = "+1", service_type = "CODE", data_coding = 8,
+                 registered_delivery = 0, short_message = "\0{" }, function() done = true end)
+      assert.is_true(wait(function() return done end))
+      assert.are.equal("CODE", seen.service_type)
+      assert.are.equal(8, seen.data_coding)
+      assert.are.equal(0, seen.registered_delivery)
+    end)
+
+    it("hands receipts to on_receipt with every field", function()
+      srv = loop.server {
+        on_submit = function(conn, pdu)
+          conn:deliver {
+            destination_addr = pdu.destination_addr,
+            short_message = loop.receipt_text:format("m42"),
+            tlvs = {
+              receipted_message_id = "m42", message_state = 2,
+              network_error_code = { network_type = 3, error_code = 5 },
+            },
+          }
+          return 0, "m42"
+        end,
+      }
+      local c = track(loop.bound(srv:port()))
+      local r
+      c:on_receipt(function(x) r = x end)
+      c:submit({ destination_addr = "+6598765432" })
+      assert.is_true(wait(function() return r end))
+      assert.are.equal("m42", r.message_id)
+      assert.are.equal("DELIVRD", r.stat)
+      assert.are.equal("000", r.err)
+      assert.are.equal("001", r.sub)
+      assert.are.equal("001", r.dlvrd)
+      assert.are.equal("2501011200", r.submit_date)
+      assert.are.equal("2501011201", r.done_date)
+      assert.are.equal("hello", r.text)
+      assert.are.equal(2, r.message_state)
+      assert.are.equal("DELIVERED", r.state)
+      assert.are.same({ network_type = 3, error_code = 5 }, r.network_error_code)
+      assert.are.equal("+6598765432", r.destination_addr)
+      assert.are.equal("", r.source_addr)
+      assert.are.equal(0, r.esm_class)
+      assert.are.equal(loop.receipt_text:format("m42"), r.raw)
+      assert.are.equal("table", type(r.tlvs))
+      assert.are.equal("number", type(r.sequence_number))
+      assert.are.equal(1, c:stats().receipts)
+    end)
+
+    it("does not lose a receipt that arrives before its submit_sm_resp", function()
+      srv = loop.server {
+        on_submit = function(conn, pdu)
+          conn:deliver { destination_addr = pdu.destination_addr,
+                         short_message = loop.receipt_text:format("early") }
+          assert(conn:respond(pdu.sequence_number, 0, "early"))
+        end,
+      }
+      local c = track(loop.bound(srv:port()))
+      local order = {}
+      c:on_receipt(function(r) table.insert(order, "receipt " .. r.message_id) end)
+      c:submit({ destination_addr = "+1" }, function(res)
+        table.insert(order, "result " .. res.message_id)
+      end)
+      assert.is_true(wait(function() return #order == 2 end))
+      assert.are.same({ "receipt early", "result early" }, order)
+    end)
+
+    it("hands a deliver_sm that is no receipt to on_deliver", function()
+      srv = loop.server {
+        on_bind = function(conn)
+          ev.timer(0, function()
+            conn:deliver { source_addr = "+2", destination_addr = "+1", short_message = "hi" }
+          end)
+          return 0
+        end,
+      }
+      local got
+      local c = track(loop.client(srv:port()))
+      c:on_deliver(function(pdu) got = pdu end)
+      c:on_receipt(function() error("not a receipt") end)
+      c:bind()
+      assert.is_true(wait(function() return got end))
+      assert.are.equal("deliver_sm", got.command)
+      assert.are.equal("hi", got.short_message)
+    end)
+
+    it("maps a submit_sm_resp status to its name and number", function()
+      local statuses = { 0x45, 0x1234, "ESME_RTHROTTLED" }
+      local i = 0
+      srv = loop.server { on_submit = function() i = i + 1; return statuses[i] end }
+      local c = track(loop.bound(srv:port()))
+      local calls, cb = recorder()
+      for n = 1, 3 do c:submit({ destination_addr = "+1" }, cb(n)) end
+      assert.is_true(wait(function() return count(calls) == 3 end))
+      assert.are.same({ n = 3, nil, "ESME_RSUBMITFAIL", 0x45 }, calls[1][1])
+      assert.are.same({ n = 3, nil, "0x00001234", 0x1234 }, calls[2][1])
+      assert.are.same({ n = 3, nil, "ESME_RTHROTTLED", 0x58 }, calls[3][1])
+    end)
+
+    it("keeps at most `window` requests in flight and queues the rest", function()
+      local pending = {}
+      srv = loop.server {
+        on_submit = function(conn, pdu) table.insert(pending, { conn, pdu.sequence_number }) end,
+      }
+      local c = track(loop.bound(srv:port(), { window = 2 }))
+      local calls, cb = recorder()
+      for n = 1, 5 do assert.is_true(c:submit({ destination_addr = "+1" }, cb(n))) end
+      assert.is_true(wait(function() return #pending == 2 end))
+      loop.sleep(0.05)
+      assert.are.equal(2, #pending)
+      local st = c:stats()
+      assert.are.equal(2, st.in_flight)
+      assert.are.equal(3, st.queued)
+      -- answer as they come: the queue drains two at a time
+      local answered = 0
+      assert.is_true(wait(function()
+        while answered < #pending do
+          answered = answered + 1
+          local p = pending[answered]
+          p[1]:respond(p[2], 0, "m" .. answered)
+        end
+        return count(calls) == 5
+      end))
+      for n = 1, 5 do
+        assert.are.equal(1, #calls[n])
+        assert.are.equal("m" .. n, calls[n][1][1].message_id)
+      end
+    end)
+
+    it("refuses a submit with queue full, without calling its callback", function()
+      srv = loop.server { on_submit = function() end }
+      local c = track(loop.bound(srv:port(), { window = 1, queue_size = 2 }))
+      local calls, cb = recorder()
+      assert.is_true(c:submit({ destination_addr = "+1" }, cb(1)))
+      assert.is_true(c:submit({ destination_addr = "+1" }, cb(2)))
+      assert.is_true(c:submit({ destination_addr = "+1" }, cb(3)))
+      local ok, err = c:submit({ destination_addr = "+1" }, cb(4))
+      assert.is_nil(ok)
+      assert.are.equal("queue full", err)
+      c:close()
+      assert.is_true(wait(function() return count(calls) == 3 end))
+      assert.is_nil(calls[4][1])
+    end)
+
+    it("ends every unanswered request exactly once with 'closed' on close()", function()
+      srv = loop.server { on_submit = function() end }
+      local c = track(loop.bound(srv:port(), { window = 3 }))
+      local calls, cb = recorder()
+      for n = 1, 6 do c:submit({ destination_addr = "+1" }, cb(n)) end
+      loop.sleep(0.05)
+      local closes = {}
+      c:on_close(function(reason) table.insert(closes, reason) end)
+      assert.is_true(c:close())
+      assert.is_true(c:close()) -- idempotent
+      assert.is_true(wait(function() return c:state() == "closed" end))
+      loop.sleep(0.05)
+      for n = 1, 6 do
+        assert.are.equal(1, #calls[n])
+        assert.are.same({ n = 2, nil, "closed" }, calls[n][1])
+      end
+      assert.are.same({ "closed" }, closes)
+      local ok, err = c:submit({ destination_addr = "+1" }, cb(7))
+      assert.is_nil(ok)
+      assert.are.equal("closed", err)
+      local bok, berr = c:bind()
+      assert.is_nil(bok)
+      assert.are.equal("closed", berr)
+    end)
+
+    it("goes on after a callback raises, and reports it to ev.on_error", function()
+      srv = loop.server { on_submit = function() return 0, "m" end }
+      local c = track(loop.bound(srv:port()))
+      local errors = {}
+      local prev = ev.on_error(function(msg) table.insert(errors, msg) end)
+      assert.is_nil(prev)
+      c:submit({ destination_addr = "+1" }, function() error("boom") end)
+      local res
+      c:submit({ destination_addr = "+1" }, function(r) res = r end)
+      assert.is_true(wait(function() return res end))
+      assert.are.equal(1, #errors)
+      assert.matches("boom", errors[1])
+      assert.matches("traceback", errors[1])
+      assert.are.equal("bound", c:state())
+    end)
+
+    it("allows submit and close from inside callbacks", function()
+      srv = loop.server {
+        on_submit = function(conn, pdu)
+          local text = loop.receipt_text:format("r" .. pdu.sequence_number)
+          conn:deliver { destination_addr = "+1", short_message = text }
+          return 0, "m" .. pdu.sequence_number
+        end,
+      }
+      local c = track(loop.bound(srv:port()))
+      local results, receipts, closes = {}, 0, {}
+      local function maybe_close()
+        if receipts == 3 and #results == 3 then
+          c:close()
+          assert.is_nil((c:submit({ destination_addr = "+1" })))
+        end
+      end
+      local function chain(res)
+        table.insert(results, res.message_id)
+        if #results < 3 then
+          assert.is_true(c:submit({ destination_addr = "+1" }, chain))
+        end
+        maybe_close()
+      end
+      c:on_receipt(function()
+        receipts = receipts + 1
+        maybe_close()
+      end)
+      c:on_close(function(reason) table.insert(closes, reason) end)
+      c:submit({ destination_addr = "+1" }, chain)
+      assert.is_true(wait(function() return #closes > 0 end))
+      assert.are.equal(3, #results)
+      assert.are.equal(3, receipts)
+      assert.are.same({ "closed" }, closes)
+      assert.are.equal("closed", c:state())
+    end)
+
+    it("lets a callback run the loop itself while it waits (blocking style)", function()
+      srv = loop.server {
+        on_submit = function(conn, pdu)
+          local text = loop.receipt_text:format("n" .. pdu.sequence_number)
+          conn:deliver { destination_addr = "+1", short_message = text }
+          return 0, "n" .. pdu.sequence_number
+        end,
+      }
+      local c = track(loop.bound(srv:port()))
+      local inner, receipts = nil, 0
+      c:on_receipt(function()
+        receipts = receipts + 1
+        if receipts == 1 then
+          -- what a blocking client call does inside a callback
+          c:submit({ destination_addr = "+1" }, function(r) inner = r.message_id end)
+          assert.is_true(wait(function() return inner end))
+        end
+      end)
+      local first
+      c:submit({ destination_addr = "+1" }, function(r) first = r.message_id end)
+      assert.is_true(wait(function() return first and inner and receipts == 2 end))
+      assert.are_not.equal(first, inner)
+    end)
+
+    it("closes from inside its own bind callback", function()
+      srv = loop.server {}
+      local c = track(loop.client(srv:port()))
+      local closes = {}
+      c:on_close(function(r) table.insert(closes, r) end)
+      c:bind(function(ok)
+        assert.is_true(ok)
+        c:close()
+        c:close()
+      end)
+      assert.is_true(wait(function() return #closes > 0 end))
+      loop.sleep(0.02)
+      assert.are.same({ "closed" }, closes)
+    end)
+
+    it("checks submit fields and names the one at fault", function()
+      srv = loop.server {}
+      local c = track(loop.bound(srv:port()))
+      local called = false
+      local function cb() called = true end
+      local ok, err = c:submit({ destination_addr = "+1", foo = 1 }, cb)
+      assert.is_nil(ok)
+      assert.matches("foo", err)
+      ok, err = c:submit({ destination_addr = ("9"):rep(30) }, cb)
+      assert.is_nil(ok)
+      assert.matches("destination_addr", err)
+      ok, err = c:submit({ destination_addr = "+1", short_message = ("x"):rep(300) }, cb)
+      assert.is_nil(ok)
+      assert.matches("short_message", err)
+      ok, err = c:submit({ destination_addr = "+1", esm_class = "x" }, cb)
+      assert.is_nil(ok)
+      assert.matches("esm_class", err)
+      loop.sleep(0.02)
+      assert.is_false(called)
+      assert.are.equal(0, c:stats().submitted)
+    end)
+
+    it("refuses a submit before bind", function()
+      local c = track(loop.client(1))
+      local ok, err = c:submit({ destination_addr = "+1" })
+      assert.is_nil(ok)
+      assert.matches("not bound", err)
+      assert.are.equal("idle", c:state())
+    end)
+
+    it("keeps the password out of tostring", function()
+      srv = loop.server {}
+      local c = track(loop.client(srv:port(), { password = "s3cr3t!" }))
+      local s = tostring(c)
+      assert.are.equal("smpp.client(127.0.0.1:" .. srv:port() .. ", test, idle)", s)
+      c:bind()
+      wait(function() return c:state() == "bound" end)
+      s = tostring(c)
+      assert.matches("bound", s)
+      assert.is_nil(s:find("s3cr3t", 1, true))
+    end)
+
+    it("keeps a dropped connected client alive until its link ends", function()
+      local closes = 0
+      srv = loop.server { on_close = function() closes = closes + 1 end }
+      do
+        local c = loop.bound(srv:port(), { enquire_link_interval = 0.05 })
+        c:on_close(function() end)
+      end
+      collectgarbage()
+      collectgarbage()
+      loop.sleep(0.2) -- keep-alives go on: the client was not collected
+      assert.are.equal(1, srv:connections())
+      assert.are.equal(0, closes)
+      srv:close()
+      assert.is_true(wait(function() return closes == 1 end))
+      loop.sleep(0.02)
+      collectgarbage()
+      collectgarbage()
+      srv = nil
+    end)
+
+    it("closes at once on __gc, without calling callbacks", function()
+      local closes = {}
+      srv = loop.server {
+        on_submit = function() end,
+        on_close = function(_, reason) table.insert(closes, reason) end,
+      }
+      local c = loop.bound(srv:port())
+      local called = false
+      c:submit({ destination_addr = "+1" }, function() called = true end)
+      c:on_close(function() called = true end)
+      loop.sleep(0.02)
+      getmetatable(c).__gc(c)
+      getmetatable(c).__gc(c) -- idempotent
+      assert.are.equal("closed", c:state())
+      assert.is_true(wait(function() return #closes == 1 end))
+      assert.are.equal("connection lost", closes[1])
+      assert.is_false(called)
+      assert.is_nil((c:submit({ destination_addr = "+1" })))
+    end)
+
+    if _VERSION == "Lua 5.4" then
+      it("closes at once when a to-be-closed variable goes out of scope", function()
+        local closes = {}
+        srv = loop.server { on_close = function(_, reason) table.insert(closes, reason) end }
+        local result
+        do
+          local c <close> = loop.bound(srv:port())
+          srv:close() -- nothing to do with c; just no more accepts
+          srv = loop.server { on_submit = function() end }
+          c:submit({ destination_addr = "+1" }, function(_, err) result = err end)
+        end
+        assert.are.equal("closed", result)
+        assert.is_true(wait(function() return #closes == 1 end))
+      end)
+    end
+  end)
+
+  describe("bind failures", function()
+    local function bind_result(c)
+      local res
+      c:bind(function(...) res = table.pack(...) end)
+      assert.is_true(wait(function() return res end, 5))
+      return res
+    end
+
+    it("reports connection refused", function()
+      local s = loop.server {}
+      local port = s:port()
+      s:close()
+      local c = track(loop.client(port))
+      local closes = {}
+      c:on_close(function(r) table.insert(closes, r) end)
+      local res = bind_result(c)
+      assert.is_nil(res[1])
+      assert.are.equal("connection refused", res[2])
+      assert.is_true(wait(function() return #closes == 1 end))
+      assert.are.same({ "connection refused" }, closes)
+      assert.are.equal("closed", c:state())
+    end)
+
+    it("never calls the bind callback before bind returns", function()
+      local s = loop.server {}
+      local port = s:port()
+      s:close()
+      local c = track(loop.client(port))
+      local called = false
+      assert.is_true(c:bind(function() called = true end))
+      assert.is_false(called)
+      assert.is_true(wait(function() return called end))
+    end)
+
+    it("reports a DNS failure with the resolver's message", function()
+      local c = track(loop.client(2775, { host = "no such host.invalid" }))
+      local res = bind_result(c)
+      assert.is_nil(res[1])
+      assert.matches("^dns failure: .+", res[2])
+    end)
+
+    it("reports authentication failed when the server closes during bind", function()
+      srv = loop.server { on_bind = function() return false end }
+      local res = bind_result(track(loop.client(srv:port())))
+      assert.is_nil(res[1])
+      assert.are.equal("authentication failed", res[2])
+    end)
+
+    it("reports a bind status by name and number", function()
+      local got
+      srv = loop.server { on_bind = function(_, pdu) got = pdu; return 0x0E end }
+      local res = bind_result(track(loop.client(srv:port(), { system_type = "OTP" })))
+      assert.are.same({ n = 3, nil, "ESME_RINVPASWD", 0x0E }, res)
+      assert.are.equal("test", got.system_id)
+      assert.are.equal("secret", got.password)
+      assert.are.equal("OTP", got.system_type)
+    end)
+
+    it("reports bind timeout when the server never answers", function()
+      local rs = raw.start("silent")
+      local ok, res = pcall(bind_result, track(loop.client(rs.port, { bind_timeout = 0.2 })))
+      rs:stop()
+      assert(ok, res)
+      assert.is_nil(res[1])
+      assert.are.equal("bind timeout", res[2])
+    end)
+
+    it("ends requests queued during a failed bind with 'not sent'", function()
+      srv = loop.server { on_bind = function() return false end }
+      local c = track(loop.client(srv:port()))
+      c:bind()
+      local calls, cb = recorder()
+      assert.is_true(c:submit({ destination_addr = "+1" }, cb(1)))
+      assert.is_true(wait(function() return count(calls) == 1 end))
+      assert.are.same({ n = 2, nil, "not sent" }, calls[1][1])
+    end)
+  end)
+
+  describe("misuse", function()
+    it("raises on unknown options, naming the key", function()
+      assert.has_error(function()
+        ev.client { system_id = "a", password = "b", windwo = 3 }
+      end, "smpp.ev.client: unknown option 'windwo'")
+    end)
+
+    it("raises on missing or malformed options", function()
+      assert.has_error(function() ev.client { password = "b" } end,
+        "option 'system_id' is required")
+      assert.has_error(function() ev.client { system_id = "a" } end,
+        "option 'password' is required")
+      assert.has_error(function() ev.client { system_id = "a", password = "123456789" } end,
+        "option 'password': at most 8 bytes")
+      assert.has_error(function() ev.client { system_id = ("a"):rep(16), password = "b" } end,
+        "option 'system_id': at most 15 bytes")
+      assert.has_error(function() ev.client { system_id = "a", password = "b", port = "x" } end,
+        "option 'port': integer expected, got string")
+      assert.has_error(function()
+        ev.client { system_id = "a", password = "b", response_timeout = -1 }
+      end)
+      assert.has_error(function() ev.client { system_id = "a", password = "b", trace = 1 } end,
+        "option 'trace': function expected, got number")
+      assert.has_error(function() ev.client "x" end)
+    end)
+
+    it("raises on wrong argument types", function()
+      local c = loop.client(1)
+      assert.has_error(function() c:submit("x") end)
+      assert.has_error(function() c:submit({}, 3) end)
+      assert.has_error(function() c:bind(3) end)
+      assert.has_error(function() c:on_receipt(3) end)
+      c:close()
+    end)
+  end)
+
+  describe("with a misbehaving server", function()
+    local rs
+    after_each(function() if rs then rs:stop() end end)
+
+    local function outcomes(calls, n)
+      local out = {}
+      for i = 1, n do
+        assert.are.equal(1, #calls[i], "submit " .. i .. " ended " .. #calls[i] .. " times")
+        local a = calls[i][1]
+        out[i] = a[1] and ("ok " .. a[1].message_id) or a[2]
+      end
+      return out
+    end
+
+    it("ends every submit once when the server closes mid-window", function()
+      rs = raw.start("close_mid_window")
+      local c = track(loop.bound(rs.port, { window = 5 }))
+      local closes = {}
+      c:on_close(function(r) table.insert(closes, r) end)
+      local calls, cb = recorder()
+      for i = 1, 8 do c:submit({ destination_addr = "+1" }, cb(i)) end
+      assert.is_true(wait(function() return #closes > 0 end))
+      loop.sleep(0.05)
+      local out = outcomes(calls, 8)
+      assert.are.equal("ok m1", out[1])
+      local lost, not_sent = 0, 0
+      for i = 2, 8 do
+        if out[i] == "connection lost" then lost = lost + 1
+        elseif out[i] == "not sent" then not_sent = not_sent + 1
+        else error("unexpected outcome " .. tostring(out[i])) end
+      end
+      assert.are.equal(5, lost) -- the window refilled after m1
+      assert.are.equal(2, not_sent)
+      assert.are.same({ "connection lost" }, closes)
+    end)
+
+    it("times out submits the server never answers", function()
+      rs = raw.start("never_answer")
+      local c = track(loop.bound(rs.port, { response_timeout = 0.2 }))
+      local calls, cb = recorder()
+      for i = 1, 3 do c:submit({ destination_addr = "+1" }, cb(i)) end
+      assert.is_true(wait(function() return count(calls) == 3 end))
+      loop.sleep(0.05)
+      assert.are.same({ "timeout", "timeout", "timeout" }, outcomes(calls, 3))
+    end)
+
+    it("drops the link on garbage and ends every submit once", function()
+      rs = raw.start("garbage")
+      local c = track(loop.bound(rs.port))
+      local closes = {}
+      c:on_close(function(r) table.insert(closes, r) end)
+      local calls, cb = recorder()
+      for i = 1, 2 do c:submit({ destination_addr = "+1" }, cb(i)) end
+      assert.is_true(wait(function() return #closes > 0 end))
+      loop.sleep(0.05)
+      assert.are.same({ "connection lost", "connection lost" }, outcomes(calls, 2))
+      assert.are.same({ "protocol error" }, closes)
+    end)
+
+    it("drops the link on an oversized command_length", function()
+      rs = raw.start("oversized")
+      local c = track(loop.bound(rs.port))
+      local closes = {}
+      c:on_close(function(r) table.insert(closes, r) end)
+      local calls, cb = recorder()
+      for i = 1, 2 do c:submit({ destination_addr = "+1" }, cb(i)) end
+      assert.is_true(wait(function() return #closes > 0 end))
+      loop.sleep(0.05)
+      assert.are.same({ "connection lost", "connection lost" }, outcomes(calls, 2))
+      assert.are.same({ "protocol error" }, closes)
+    end)
+
+    it("reassembles answers that come one byte at a time", function()
+      rs = raw.start("pieces")
+      local c = track(loop.bound(rs.port))
+      local calls, cb = recorder()
+      for i = 1, 3 do c:submit({ destination_addr = "+1" }, cb(i)) end
+      assert.is_true(wait(function() return count(calls) == 3 end, 5))
+      assert.are.same({ "ok piece1", "ok piece2", "ok piece3" }, outcomes(calls, 3))
+    end)
+
+    it("reports generic_nack with its status", function()
+      rs = raw.start("nack")
+      local c = track(loop.bound(rs.port))
+      local calls, cb = recorder()
+      c:submit({ destination_addr = "+1" }, cb(1))
+      assert.is_true(wait(function() return count(calls) == 1 end))
+      assert.are.same({ n = 4, nil, "ESME_RINVCMDID", 3, "generic_nack" }, calls[1][1])
+    end)
+
+    it("reports authentication failed when the socket closes during bind", function()
+      rs = raw.start("close_on_bind")
+      local c = track(loop.client(rs.port))
+      local res
+      c:bind(function(...) res = table.pack(...) end)
+      assert.is_true(wait(function() return res end))
+      assert.are.equal("authentication failed", res[2])
+    end)
+  end)
+end)
+
+describe("smpp.ev loop", function()
+  after_each(function() ev.on_error(nil) end)
+
+  it("fires a one-shot timer once and a repeating one until stopped", function()
+    local once, rep = 0, 0
+    local t1 = ev.timer(0.01, function() once = once + 1 end)
+    local t2
+    t2 = ev.timer(0.01, function()
+      rep = rep + 1
+      if rep == 3 then t2:stop() end
+    end, 0.01)
+    assert.is_true(wait(function() return rep == 3 end))
+    loop.sleep(0.05)
+    assert.are.equal(1, once)
+    assert.are.equal(3, rep)
+    assert.is_false(t1:active())
+    assert.is_false(t2:active())
+    t1:again(0.01)
+    assert.is_true(t1:active())
+    assert.is_true(wait(function() return once == 2 end))
+  end)
+
+  it("keeps time with ev.now and polls with run_once(false)", function()
+    local t0 = ev.now()
+    loop.sleep(0.05)
+    assert.is_true(ev.now() - t0 >= 0.04)
+    local started = os.clock()
+    ev.run_once(false)
+    assert.is_true(os.clock() - started < 0.5)
+  end)
+
+  it("returns from ev.run on ev.stop", function()
+    local n = 0
+    local t
+    t = ev.timer(0, function()
+      n = n + 1
+      if n == 2 then t:stop(); ev.stop() end
+    end, 0.005)
+    ev.run()
+    assert.are.equal(2, n)
+  end)
+
+  it("swaps the error handler and returns the previous one", function()
+    local function h1() end
+    assert.is_nil(ev.on_error(h1))
+    assert.are.equal(h1, ev.on_error(nil))
+    local got
+    ev.on_error(function(m) got = m end)
+    ev.timer(0, function() error({}) end)
+    assert.is_true(wait(function() return got end))
+    assert.matches("table value", got)
+  end)
+
+  it("turns a signal into a callback with ev.signal", function()
+    local got
+    local s = ev.signal(10, function(n) got = n end) -- SIGUSR1
+    local pid = io.open("/proc/self/stat"):read("n")
+    os.execute("kill -USR1 " .. pid)
+    assert.is_true(wait(function() return got end))
+    assert.are.equal(10, got)
+    assert.is_true(s:active())
+    s:stop()
+    assert.is_false(s:active())
+    assert.has_error(function() ev.signal("USR1", function() end) end)
+  end)
+end)

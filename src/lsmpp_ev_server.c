@@ -1,0 +1,849 @@
+/*
+ * lsmpp_ev_server.c - ev.server: a listening socket whose accepted
+ * connections each run a server-role smpp_session (the gateway's side),
+ * for the simulator (doc/smpp-ev.md, "Server").
+ *
+ * Memory per connection is what 10 000 idle bound sessions can afford: a
+ * conn userdata of a few hundred bytes with no user value (the Lua state
+ * lives on the server: handlers, and the deliver callbacks by token), and
+ * a session whose input buffer is sized by a small read_want.
+ */
+/* accept4 */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lsmpp_ev.h"
+#include "lsmpp_pdu.h"
+
+enum {
+    UV_CBS = 1, /* token -> deliver callback, for every conn */
+    UV_ON_BIND,
+    UV_ON_SUBMIT,
+    UV_ON_CLOSE,
+    UV_TRACE,
+    UV_CTX,
+    UV_COUNT = UV_CTX
+};
+
+/* A bind_transceiver is < 100 bytes, a submit_sm a few hundred. */
+#define CONN_READ_WANT 2048
+#define ACCEPTS_PER_WAKEUP 64
+
+typedef struct lev_conn lev_conn;
+
+typedef struct lev_server {
+    lev_ctx *ctx;
+    ev_io accept_w;
+    ev_timer pause_w; /* accepting paused after EMFILE */
+    int fd;
+    int anchor; /* registry ref while listening */
+    int port;
+    smpp_session_config cfg;
+    uint64_t next_id;
+    uint64_t next_msgid;
+    uint32_t nconns;
+    lev_conn *head; /* open connections */
+    unsigned closed : 1;
+    unsigned tracing : 1;
+} lev_server;
+
+struct lev_conn {
+    lev_link link;   /* first: a lev_link * is a lev_conn * */
+    lev_server *srv; /* NULL once closed */
+    lev_conn *prev, *next;
+    uint64_t id;
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } peer;
+    char system_id[16];
+};
+
+#define CTX_UP(L) ((lev_ctx *)lua_touserdata((L), lua_upvalueindex(1)))
+
+static lev_server *check_server(lua_State *L)
+{
+    return (lev_server *)luaL_checkudata(L, 1, LEV_SERVER_MT);
+}
+
+static lev_conn *check_conn(lua_State *L)
+{
+    return (lev_conn *)luaL_checkudata(L, 1, LEV_CONN_MT);
+}
+
+static void push_server(lua_State *L, lev_server *srv)
+{
+    if (srv != NULL && srv->anchor != LUA_NOREF)
+        lua_rawgeti(L, LUA_REGISTRYINDEX, srv->anchor);
+    else
+        lua_pushnil(L);
+}
+
+/* Push the server's user value table (or nil when it is gone). */
+static void push_server_uv(lua_State *L, lev_server *srv)
+{
+    push_server(L, srv);
+    if (!lua_isnil(L, -1)) {
+        lev_getuv(L, -1);
+        lua_remove(L, -2);
+    }
+}
+
+static smpp_ms conn_now(lev_conn *c)
+{
+    return smpp_ev_now_ms(&c->link.io);
+}
+
+/* ---- events -------------------------------------------------------------- */
+
+static void conn_bind_request(lua_State *L, lev_conn *c, int uv, const smpp_event *ev)
+{
+    const smpp_pdu *pdu = ev->pdu;
+    size_t n =
+        pdu->system_id.len < sizeof c->system_id ? pdu->system_id.len : sizeof c->system_id - 1;
+    if (n)
+        memcpy(c->system_id, pdu->system_id.ptr, n);
+    c->system_id[n] = '\0';
+
+    lua_rawgeti(L, uv, UV_ON_BIND);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        smpp_session_accept_bind(c->link.s, 0, conn_now(c));
+        return;
+    }
+    lev_link_push_self(L, &c->link);
+    lsmpp_push_pdu(L, pdu);
+    if (lev_pcall(L, c->link.ctx, 2, 1) != 0) {
+        /* The handler broke: refuse the way the gateway does. */
+        if (c->link.s)
+            smpp_session_reject_bind(c->link.s, conn_now(c));
+        return;
+    }
+    if (c->link.s == NULL)
+        return; /* on_bind closed the connection itself */
+    uint32_t status = 0;
+    if (lua_toboolean(L, -1) == 0) {
+        smpp_session_reject_bind(c->link.s, conn_now(c));
+    } else if (lua_type(L, -1) == LUA_TBOOLEAN) {
+        smpp_session_accept_bind(c->link.s, 0, conn_now(c));
+    } else if (lev_get_status(L, -1, &status) == 0) {
+        smpp_session_accept_bind(c->link.s, status, conn_now(c));
+    } else {
+        smpp_session_reject_bind(c->link.s, conn_now(c));
+        luaL_error(L, "on_bind: returned %s; expected a status, true, false or nil",
+                   luaL_typename(L, -1));
+    }
+    lua_pop(L, 1);
+}
+
+static void conn_respond(lua_State *L, lev_conn *c, uint32_t seq, uint32_t status, int idx)
+{
+    smpp_error err;
+    size_t len = 0;
+    const char *id = "";
+    if (lua_type(L, idx) == LUA_TSTRING || lua_type(L, idx) == LUA_TNUMBER)
+        id = lua_tolstring(L, idx, &len);
+    if (smpp_session_respond(c->link.s, SMPP_SUBMIT_SM, seq, status, id, len, &err) != 0)
+        luaL_error(L, "on_submit: %s", err.msg);
+}
+
+static void conn_request(lua_State *L, lev_conn *c, int uv, const smpp_event *ev)
+{
+    uint32_t seq = ev->sequence_number;
+    lua_rawgeti(L, uv, UV_ON_SUBMIT);
+    if (lua_isnil(L, -1)) {
+        /* No handler: accept everything, ids counting up per server. */
+        lua_pop(L, 1);
+        lua_pushfstring(L, "%d", (int)(++c->srv->next_msgid & 0x7FFFFFFF));
+        conn_respond(L, c, seq, 0, -1);
+        lua_pop(L, 1);
+        return;
+    }
+    lev_link_push_self(L, &c->link);
+    lsmpp_push_pdu(L, ev->pdu);
+    if (lev_pcall(L, c->link.ctx, 2, 2) != 0) {
+        /* The handler broke: ESME_RSYSERR, "internal error, retry later",
+         * rather than leaving the client to time out. */
+        if (c->link.s)
+            smpp_session_respond(c->link.s, SMPP_SUBMIT_SM, seq, 0x08, NULL, 0, NULL);
+        return;
+    }
+    if (c->link.s == NULL || lua_isnil(L, -2))
+        return; /* answered later with conn:respond, or never */
+    uint32_t status;
+    if (lev_get_status(L, -2, &status) != 0) {
+        smpp_session_respond(c->link.s, SMPP_SUBMIT_SM, seq, 0x08, NULL, 0, NULL);
+        luaL_error(L, "on_submit: returned %s as status; expected a status number or name",
+                   luaL_typename(L, -2));
+    }
+    conn_respond(L, c, seq, status, -1);
+    lua_pop(L, 2);
+}
+
+static int conn_dispatch_p(lua_State *L)
+{
+    lev_call *call = (lev_call *)lua_touserdata(L, 1);
+    lev_conn *c = (lev_conn *)call->k;
+    const smpp_event *ev = call->ev;
+
+    push_server_uv(L, c->srv);
+    if (lua_isnil(L, -1))
+        return 0;
+    int uv = lua_gettop(L);
+
+    switch (ev->type) {
+    case SMPP_EV_BIND_REQUEST:
+        conn_bind_request(L, c, uv, ev);
+        return 0;
+    case SMPP_EV_REQUEST:
+        conn_request(L, c, uv, ev);
+        return 0;
+    case SMPP_EV_RESULT: {
+        if (ev->token == 0)
+            return 0;
+        lua_rawgeti(L, uv, UV_CBS);
+        int cbs = lua_gettop(L);
+        lua_rawgeti(L, cbs, (int)ev->token);
+        luaL_unref(L, cbs, (int)ev->token);
+        if (lua_isnil(L, -1))
+            return 0;
+        lua_call(L, lev_push_result(L, ev), 0);
+        return 0;
+    }
+    case SMPP_EV_CLOSED:
+        lua_rawgeti(L, uv, UV_ON_CLOSE);
+        if (lua_isnil(L, -1))
+            return 0;
+        lev_link_push_self(L, &c->link);
+        lev_push_reason(L, ev->reason, NULL);
+        lua_call(L, 2, 0);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int conn_push_trace(lua_State *L, lev_link *k)
+{
+    lev_conn *c = (lev_conn *)k;
+    push_server_uv(L, c->srv);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_rawgeti(L, -1, UV_TRACE);
+    lua_remove(L, -2);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lev_link_push_self(L, k);
+    return 2;
+}
+
+static void conn_closed(lua_State *L, lev_link *k)
+{
+    lev_conn *c = (lev_conn *)k;
+    lev_server *srv = c->srv;
+    if (srv == NULL)
+        return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    srv->nconns--;
+    c->srv = NULL;
+    /* srv:close() from inside a conn's callback leaves that conn to its
+     * own drain; the last one to go lets the server go. */
+    if (srv->closed && srv->head == NULL && srv->anchor != LUA_NOREF) {
+        luaL_unref(L, LUA_REGISTRYINDEX, srv->anchor);
+        srv->anchor = LUA_NOREF;
+    }
+}
+
+static void conn_drop_token(lua_State *L, lev_link *k, uint64_t token)
+{
+    lev_conn *c = (lev_conn *)k;
+    if (token == 0)
+        return;
+    push_server_uv(L, c->srv);
+    if (lua_istable(L, -1)) {
+        lua_rawgeti(L, -1, UV_CBS);
+        luaL_unref(L, -1, (int)token);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+static const lev_link_ops conn_ops = {conn_dispatch_p, conn_push_trace, conn_closed,
+                                      conn_drop_token};
+
+/* ---- accepting ------------------------------------------------------------- */
+
+typedef struct accept_arg {
+    lev_server *srv;
+    int fd;
+    int adopted;
+    const struct sockaddr *sa;
+    socklen_t salen;
+} accept_arg;
+
+static int accept_p(lua_State *L)
+{
+    accept_arg *a = (accept_arg *)lua_touserdata(L, 1);
+    lev_server *srv = a->srv;
+    lev_conn *c = (lev_conn *)lua_newuserdatauv(L, sizeof *c, 0);
+    memset(c, 0, sizeof *c);
+    lev_link_init(&c->link, srv->ctx, &conn_ops);
+    lev_setmetatable(L, LEV_CONN_MT);
+    c->link.max_pdu = srv->cfg.max_pdu;
+    c->link.read_want = CONN_READ_WANT;
+    if (a->salen <= sizeof c->peer)
+        memcpy(&c->peer, a->sa, a->salen);
+
+    smpp_error err;
+    smpp_session *s = smpp_session_new(&srv->cfg, conn_now(c), &err);
+    if (s == NULL)
+        return luaL_error(L, "accept: %s", err.msg);
+    c->link.s = s; /* owned by the userdata from here */
+    if (srv->tracing && lev_link_trace_on(&c->link) != 0)
+        return luaL_error(L, "accept: not enough memory");
+    lev_link_anchor(L, &c->link, -1);
+    c->srv = srv;
+    c->id = ++srv->next_id;
+    c->next = srv->head;
+    if (srv->head)
+        srv->head->prev = c;
+    srv->head = c;
+    srv->nconns++;
+    lev_link_start(&c->link, a->fd);
+    a->adopted = 1;
+    lev_link_after(L, &c->link, 1);
+    return 0;
+}
+
+static void resume_accepting(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    lev_server *srv = (lev_server *)w->data;
+    if (!srv->closed)
+        ev_io_start(loop, &srv->accept_w);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    lev_server *srv = (lev_server *)w->data;
+    lua_State *L = lev_ctx_L(srv->ctx);
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP && !srv->closed; i++) {
+        union {
+            struct sockaddr sa;
+            struct sockaddr_storage ss;
+        } addr;
+        socklen_t len = sizeof addr;
+        int fd = accept4(srv->fd, &addr.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* The listening socket stays readable: without a pause
+                 * this would spin. Try again in a moment. */
+                fprintf(stderr, "smpp.ev: accept: %s; pausing 0.1 s\n", strerror(errno));
+                ev_io_stop(loop, &srv->accept_w);
+                ev_timer_set(&srv->pause_w, 0.1, 0.0);
+                ev_timer_start(loop, &srv->pause_w);
+            }
+            return;
+        }
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        accept_arg a = {srv, fd, 0, &addr.sa, len};
+        if (!lua_checkstack(L, 8)) {
+            close(fd);
+            return;
+        }
+        lua_pushcfunction(L, accept_p);
+        lua_pushlightuserdata(L, &a);
+        if (lua_pcall(L, 1, 0, 0) != 0) {
+            fprintf(stderr, "smpp.ev: %s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+            lua_pop(L, 1);
+        }
+        if (!a.adopted)
+            close(fd);
+    }
+}
+
+/* ---- conn methods ------------------------------------------------------------- */
+
+static int closed_result(lua_State *L)
+{
+    lua_pushnil(L);
+    lua_pushliteral(L, "closed");
+    return 2;
+}
+
+static int conn_deliver(lua_State *L)
+{
+    lev_conn *c = check_conn(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (!lua_isnoneornil(L, 3))
+        luaL_checktype(L, 3, LUA_TFUNCTION);
+    lua_settop(L, 3);
+    if (c->link.s == NULL || c->srv == NULL)
+        return closed_result(L);
+
+    /* The gateway's receipts: service_type MSG, TON/NPI 1/1, esm_class 0,
+     * data_coding 0 (PROTOCOL.md, "Receipts"); the table overrides. */
+    smpp_pdu pdu;
+    lsmpp_scratch scratch;
+    smpp_error err;
+    smpp_pdu_clear(&pdu);
+    pdu.command_id = SMPP_DELIVER_SM;
+    pdu.service_type.ptr = (const uint8_t *)"MSG";
+    pdu.service_type.len = 3;
+    pdu.source_addr_ton = 1;
+    pdu.source_addr_npi = 1;
+    pdu.dest_addr_ton = 1;
+    pdu.dest_addr_npi = 1;
+    int rc = lsmpp_fill_pdu(L, 2, &pdu, &scratch, &err);
+    if (rc == SMPP_ERR_NOMEM)
+        return luaL_error(L, "not enough memory");
+    if (rc != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    if (pdu.command_id != SMPP_DELIVER_SM) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "command: a server delivers deliver_sm only");
+        return 2;
+    }
+    int token = 0;
+    push_server_uv(L, c->srv);
+    lua_rawgeti(L, -1, UV_CBS);
+    int cbs = lua_gettop(L);
+    if (!lua_isnil(L, 3)) {
+        lua_pushvalue(L, 3);
+        token = luaL_ref(L, cbs);
+    }
+    rc = smpp_session_submit(c->link.s, &pdu, (uint64_t)token, conn_now(c), &err);
+    if (rc != 0) {
+        if (token)
+            luaL_unref(L, cbs, token);
+        if (rc == SMPP_ERR_NOMEM)
+            return luaL_error(L, "not enough memory");
+        lua_pushnil(L);
+        if (rc == SMPP_ERR_QUEUE_FULL)
+            lua_pushliteral(L, "queue full");
+        else if (rc == SMPP_ERR_STATE)
+            lua_pushliteral(L, "closed");
+        else
+            lua_pushstring(L, err.msg);
+        return 2;
+    }
+    lev_link_after(L, &c->link, c->link.depth == 0);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int conn_respond_m(lua_State *L)
+{
+    lev_conn *c = check_conn(L);
+    int64_t seq;
+    uint32_t status;
+    if (!lsmpp_get_integer(L, 2, &seq) || seq < 1 || seq > 0x7FFFFFFF)
+        return luaL_argerror(L, 2, "sequence number 1..0x7FFFFFFF expected");
+    if (lev_get_status(L, 3, &status) != 0)
+        return luaL_argerror(L, 3, "status number or name expected");
+    size_t len = 0;
+    const char *id = luaL_optlstring(L, 4, "", &len);
+    if (c->link.s == NULL)
+        return closed_result(L);
+    smpp_error err;
+    int rc = smpp_session_respond(c->link.s, SMPP_SUBMIT_SM, (uint32_t)seq, status, id, len, &err);
+    if (rc != 0) {
+        if (rc == SMPP_ERR_STATE)
+            return closed_result(L);
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    lev_link_after(L, &c->link, c->link.depth == 0);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int conn_close(lua_State *L)
+{
+    lev_conn *c = check_conn(L);
+    int graceful = lua_toboolean(L, 2);
+    lev_link_shutdown(L, &c->link, graceful ? LEV_GRACEFUL : LEV_IMMEDIATE);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int conn_gc(lua_State *L)
+{
+    lev_link_shutdown(L, &check_conn(L)->link, LEV_GC);
+    return 0;
+}
+
+static int conn_id(lua_State *L)
+{
+    lev_conn *c = check_conn(L);
+    lua_pushinteger(L, (lua_Integer)c->id);
+    return 1;
+}
+
+static int conn_system_id(lua_State *L)
+{
+    lev_conn *c = check_conn(L);
+    if (c->link.s == NULL)
+        return closed_result(L);
+    lua_pushstring(L, c->system_id);
+    return 1;
+}
+
+static void push_peer(lua_State *L, lev_conn *c)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (c->peer.sa.sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &c->peer.in6.sin6_addr, host, sizeof host);
+        lua_pushfstring(L, "[%s]:%d", host, (int)ntohs(c->peer.in6.sin6_port));
+    } else if (c->peer.sa.sa_family == AF_INET) {
+        inet_ntop(AF_INET, &c->peer.in4.sin_addr, host, sizeof host);
+        lua_pushfstring(L, "%s:%d", host, (int)ntohs(c->peer.in4.sin_port));
+    } else {
+        lua_pushliteral(L, "?");
+    }
+}
+
+static int conn_peer(lua_State *L)
+{
+    lev_conn *c = check_conn(L);
+    if (c->link.s == NULL)
+        return closed_result(L);
+    push_peer(L, c);
+    return 1;
+}
+
+static int conn_state(lua_State *L)
+{
+    lev_conn *c = check_conn(L);
+    lua_pushstring(L, c->link.s ? smpp_state_name(smpp_session_state(c->link.s)) : "closed");
+    return 1;
+}
+
+static int conn_stats(lua_State *L)
+{
+    lev_conn *c = check_conn(L);
+    if (c->link.s == NULL)
+        return closed_result(L);
+    smpp_session_stats st;
+    smpp_session_get_stats(c->link.s, &st);
+    lev_push_stats(L, &st, 0, 1);
+    return 1;
+}
+
+static int conn_tostring(lua_State *L)
+{
+    lev_conn *c = check_conn(L);
+    lua_pushfstring(L, "smpp.conn(%d, ", (int)c->id);
+    push_peer(L, c);
+    lua_pushfstring(L, ", %s, %s)", c->system_id,
+                    c->link.s ? smpp_state_name(smpp_session_state(c->link.s)) : "closed");
+    lua_concat(L, 3);
+    return 1;
+}
+
+/* ---- server methods ------------------------------------------------------------ */
+
+static int server_port(lua_State *L)
+{
+    lua_pushinteger(L, check_server(L)->port);
+    return 1;
+}
+
+static int server_connections(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)check_server(L)->nconns);
+    return 1;
+}
+
+static void stop_listening(lev_server *srv)
+{
+    ev_io_stop(srv->ctx->loop, &srv->accept_w);
+    ev_timer_stop(srv->ctx->loop, &srv->pause_w);
+    if (srv->fd >= 0)
+        close(srv->fd);
+    srv->fd = -1;
+    srv->closed = 1;
+}
+
+static int server_close(lua_State *L)
+{
+    lev_server *srv = check_server(L);
+    lua_settop(L, 1);
+    if (srv->closed && srv->anchor == LUA_NOREF) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    stop_listening(srv);
+    /* on_close handlers may close other conns; hold every conn on the
+     * stack (in a table) so none can be collected under our feet. */
+    lua_createtable(L, (int)srv->nconns, 0);
+    int i = 0;
+    for (lev_conn *c = srv->head; c; c = c->next) {
+        lev_link_push_self(L, &c->link);
+        lua_rawseti(L, 2, ++i);
+    }
+    for (int j = 1; j <= i; j++) {
+        lua_rawgeti(L, 2, j);
+        lev_conn *c = (lev_conn *)lua_touserdata(L, -1);
+        lev_link_shutdown(L, &c->link, LEV_IMMEDIATE);
+        lua_pop(L, 1);
+    }
+    /* A conn closing from inside its own callback is finished by the drain
+     * of that callback; it still needs the server's handlers until then,
+     * so the anchor goes only when no conn is left. */
+    if (srv->head == NULL) {
+        luaL_unref(L, LUA_REGISTRYINDEX, srv->anchor);
+        srv->anchor = LUA_NOREF;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int server_gc(lua_State *L)
+{
+    lev_server *srv = check_server(L);
+    stop_listening(srv);
+    while (srv->head != NULL) {
+        lev_conn *c = srv->head;
+        lev_link_shutdown(L, &c->link, LEV_GC); /* unlinks c */
+        if (srv->head == c)
+            conn_closed(L, &c->link);
+    }
+    luaL_unref(L, LUA_REGISTRYINDEX, srv->anchor);
+    srv->anchor = LUA_NOREF;
+    return 0;
+}
+
+static int server_tostring(lua_State *L)
+{
+    lev_server *srv = check_server(L);
+    lua_pushfstring(L, "smpp.server(port %d, %d connections%s)", srv->port, (int)srv->nconns,
+                    srv->closed ? ", closed" : "");
+    return 1;
+}
+
+/* ---- constructor ---------------------------------------------------------------- */
+
+static const char *const server_options[] = {"host",
+                                             "port",
+                                             "window",
+                                             "queue_size",
+                                             "response_timeout",
+                                             "bind_timeout",
+                                             "enquire_link_interval",
+                                             "idle_timeout",
+                                             "max_pdu",
+                                             "on_bind",
+                                             "on_submit",
+                                             "on_close",
+                                             "trace",
+                                             NULL};
+
+static void opt_function(lua_State *L, int uv, const char *key, int slot)
+{
+    lua_getfield(L, 1, key);
+    if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
+        luaL_error(L, "option '%s': function expected, got %s", key, luaL_typename(L, -1));
+    lua_rawseti(L, uv, slot);
+}
+
+static int listen_error(lua_State *L, lev_server *srv, const char *host, int port, const char *what,
+                        int err)
+{
+    if (srv->fd >= 0)
+        close(srv->fd);
+    srv->fd = -1;
+    srv->closed = 1;
+    lua_pushnil(L);
+    lua_pushfstring(L, "listen %s:%d: %s: %s", host, port, what, strerror(err));
+    return 2;
+}
+
+int lev_server_new(lua_State *L)
+{
+    lev_ctx *ctx = CTX_UP(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lev_check_keys(L, 1, "smpp.ev.server", server_options);
+
+    lev_server *srv = (lev_server *)lua_newuserdatauv(L, sizeof *srv, 1);
+    memset(srv, 0, sizeof *srv);
+    srv->ctx = ctx;
+    srv->fd = -1;
+    srv->anchor = LUA_NOREF;
+    srv->closed = 1; /* until listening */
+    smpp_session_config_init(&srv->cfg, SMPP_ROLE_SERVER);
+    lev_setmetatable(L, LEV_SERVER_MT);
+    int self = lua_gettop(L);
+    lua_createtable(L, UV_COUNT, 0);
+    lua_newtable(L);
+    lua_rawseti(L, -2, UV_CBS);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_rawseti(L, -2, UV_CTX);
+    lev_setuv(L, self);
+    lev_getuv(L, self);
+    int uv = lua_gettop(L);
+
+    char host[256] = "127.0.0.1";
+    int port = 0;
+    lua_getfield(L, 1, "host");
+    if (!lua_isnil(L, -1)) {
+        size_t len;
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "option 'host': string expected, got %s", luaL_typename(L, -1));
+        const char *h = lua_tolstring(L, -1, &len);
+        if (len >= sizeof host)
+            luaL_error(L, "option 'host': too long");
+        memcpy(host, h, len + 1);
+    }
+    lua_getfield(L, 1, "port");
+    if (!lua_isnil(L, -1))
+        port = (int)lev_opt_u32(L, -1, "port", 0, 65535);
+    lua_getfield(L, 1, "window");
+    if (!lua_isnil(L, -1))
+        srv->cfg.window = lev_opt_u32(L, -1, "window", 1, 65535);
+    lua_getfield(L, 1, "queue_size");
+    if (!lua_isnil(L, -1))
+        srv->cfg.queue_max = lev_opt_u32(L, -1, "queue_size", 0, 100000000);
+    lua_getfield(L, 1, "max_pdu");
+    if (!lua_isnil(L, -1))
+        srv->cfg.max_pdu = lev_opt_u32(L, -1, "max_pdu", 64, 16u << 20);
+    lua_getfield(L, 1, "response_timeout");
+    if (!lua_isnil(L, -1))
+        srv->cfg.response_timeout_ms = lev_opt_ms(L, -1, "response_timeout");
+    lua_getfield(L, 1, "bind_timeout");
+    if (!lua_isnil(L, -1))
+        srv->cfg.bind_timeout_ms = lev_opt_ms(L, -1, "bind_timeout");
+    lua_getfield(L, 1, "enquire_link_interval");
+    if (!lua_isnil(L, -1))
+        srv->cfg.enquire_link_ms = lev_opt_ms(L, -1, "enquire_link_interval");
+    lua_getfield(L, 1, "idle_timeout");
+    if (!lua_isnil(L, -1))
+        srv->cfg.idle_timeout_ms = lev_opt_ms(L, -1, "idle_timeout");
+    lua_settop(L, uv);
+    opt_function(L, uv, "on_bind", UV_ON_BIND);
+    opt_function(L, uv, "on_submit", UV_ON_SUBMIT);
+    opt_function(L, uv, "on_close", UV_ON_CLOSE);
+    opt_function(L, uv, "trace", UV_TRACE);
+    lua_rawgeti(L, uv, UV_TRACE);
+    srv->tracing = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+
+    smpp_error err;
+    smpp_session *probe = smpp_session_new(&srv->cfg, 0, &err);
+    if (probe == NULL) {
+        if (err.code == SMPP_ERR_NOMEM)
+            return luaL_error(L, "not enough memory");
+        return luaL_error(L, "smpp.ev.server: %s", err.msg);
+    }
+    smpp_session_free(probe);
+
+    /* Listen. Runtime failures (address in use...) return nil, err. */
+    struct addrinfo hints, *res = NULL;
+    char portstr[16];
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "listen %s:%d: %s", host, port,
+                        rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+        return 2;
+    }
+    int fd =
+        socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol);
+    if (fd < 0) {
+        int e = errno;
+        freeaddrinfo(res);
+        return listen_error(L, srv, host, port, "socket", e);
+    }
+    srv->fd = fd;
+    int one = 1;
+    /* A restarted simulator must get its port back at once, not after
+     * TIME_WAIT. */
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
+        int e = errno;
+        freeaddrinfo(res);
+        return listen_error(L, srv, host, port, "bind", e);
+    }
+    freeaddrinfo(res);
+    if (listen(fd, SOMAXCONN) != 0)
+        return listen_error(L, srv, host, port, "listen", errno);
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } local;
+    socklen_t llen = sizeof local;
+    if (getsockname(fd, &local.sa, &llen) != 0)
+        return listen_error(L, srv, host, port, "getsockname", errno);
+    srv->port = ntohs(local.sa.sa_family == AF_INET6 ? local.in6.sin6_port : local.in4.sin_port);
+
+    ev_io_init(&srv->accept_w, accept_cb, fd, EV_READ);
+    srv->accept_w.data = srv;
+    ev_init(&srv->pause_w, resume_accepting);
+    srv->pause_w.data = srv;
+    ev_io_start(ctx->loop, &srv->accept_w);
+    srv->closed = 0;
+    lua_pushvalue(L, self);
+    srv->anchor = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_settop(L, self);
+    return 1;
+}
+
+void lev_open_server(lua_State *L)
+{
+    static const luaL_Reg server_methods[] = {{"port", server_port},
+                                              {"connections", server_connections},
+                                              {"close", server_close},
+                                              {"__close", server_close},
+                                              {"__gc", server_gc},
+                                              {"__tostring", server_tostring},
+                                              {NULL, NULL}};
+    static const luaL_Reg conn_methods[] = {{"deliver", conn_deliver},
+                                            {"respond", conn_respond_m},
+                                            {"close", conn_close},
+                                            {"id", conn_id},
+                                            {"system_id", conn_system_id},
+                                            {"peer", conn_peer},
+                                            {"state", conn_state},
+                                            {"stats", conn_stats},
+                                            {"__gc", conn_gc},
+                                            {"__tostring", conn_tostring},
+                                            {NULL, NULL}};
+    lua_pushvalue(L, -1);
+    lev_new_metatable(L, LEV_SERVER_MT, server_methods, 1);
+    lev_new_metatable(L, LEV_CONN_MT, conn_methods, 1);
+}
