@@ -25,15 +25,22 @@ local codec = {
   "src/smpp_error.c", "src/smpp_pdu.c", "src/smpp_text.c", "src/smpp_receipt.c",
   "src/smpp_status.c",
 }
+-- Rockspecs run without the standard library: no ipairs here.
 local function sources(...)
-  local list = {}
-  for _, f in ipairs(codec) do list[#list + 1] = f end
-  for _, f in ipairs({ ... }) do list[#list + 1] = f end
+  local list, extra = {}, { ... }
+  for i = 1, #codec do list[#list + 1] = codec[i] end
+  for i = 1, #extra do list[#list + 1] = extra[i] end
   return list
 end
 build = {
   type = "builtin",
   modules = {
+    ["smpp"] = "lua/smpp.lua",
+    ["smpp.client"] = "lua/smpp/client.lua",
+    ["smpp.template"] = "lua/smpp/template.lua",
+    ["smpp.loop"] = "lua/smpp/loop.lua",
+    ["smpp.pdu"] = "lua/smpp/pdu.lua",
+    ["smpp.simulator"] = "lua/smpp/simulator.lua",
     ["smpp.core"] = {
       sources = sources("src/lsmpp_pdu.c", "src/lsmpp_json.c", "src/lsmpp_core.c"),
       incdirs = { "src", "$(CJSON_INCDIR)", "$(CJSON_INCDIR)/cjson" },
@@ -41,7 +48,8 @@ build = {
       libraries = { "cjson" },
     },
     ["smpp.ev"] = {
-      sources = sources("src/smpp_session.c", "src/lsmpp_pdu.c", "src/lsmpp_ev.c"),
+      sources = sources("src/smpp_session.c", "src/lsmpp_pdu.c", "src/lsmpp_ev.c",
+        "src/lsmpp_ev_client.c", "src/lsmpp_ev_server.c"),
       incdirs = { "src", "$(LIBEV_INCDIR)" },
       libdirs = { "$(LIBEV_LIBDIR)" },
       libraries = { "ev" },
