@@ -1,0 +1,272 @@
+--- Coroutine scheduling on the event loop.
+--
+-- Every call that can wait (`client:bind`, `submit`, `wait_receipt`,
+-- `smpp.sleep`...) runs in one of three ways, chosen by where it is called:
+--
+-- * with a callback: asynchronous, returns at once;
+-- * inside a coroutine started by `spawn`: yields until its result comes,
+--   while the loop serves everything else;
+-- * anywhere else (the main thread, or a coroutine this module did not
+--   start, such as a test framework's): runs the loop until its own result
+--   is in, serving everything else meanwhile.
+--
+-- Our coroutines are kept in a weak-keyed set, so a coroutine of someone
+-- else is never yielded across: its owner would not know how to resume it.
+--
+-- @module smpp.loop
+
+local ev = require "smpp.ev"
+
+local type = type
+local error = error
+local xpcall = xpcall
+local tostring = tostring
+local setmetatable = setmetatable
+local co_create = coroutine.create
+local co_resume = coroutine.resume
+local co_yield = coroutine.yield
+local co_running = coroutine.running
+local co_status = coroutine.status
+local tb = debug.traceback
+local pack = table.pack
+local unpack = table.unpack
+local stderr = io.stderr
+local ev_now = ev.now
+local ev_timer = ev.timer
+local ev_run_once = ev.run_once
+
+local _M = { _VERSION = "0.1.0" }
+
+-- Our coroutines. Weak keys: a coroutine that nobody can resume any more
+-- (its waiter was dropped) must not be kept alive by this set.
+local ours = setmetatable({}, { __mode = "k" })
+local live = 0           -- spawned and not finished
+local stopping = false   -- smpp.stop() was called
+local depth = 0          -- > 0 while a loop callback runs
+
+local function report(msg)
+  stderr:write("smpp: ", tostring(msg), "\n")
+end
+
+-- Replaceable so tests and programs can route failures elsewhere.
+_M.report = report
+
+--- Set where errors of spawned coroutines and callbacks go.
+-- @tparam function fn `fn(msg_with_traceback)`; the default writes one
+--   block to stderr
+-- @treturn function the previous handler
+function _M.on_error(fn)
+  if type(fn) ~= "function" then
+    error("smpp.on_error: expected a function, got " .. type(fn), 2)
+  end
+  local prev = _M.report
+  _M.report = fn
+  return prev
+end
+
+local function resume(co, ...)
+  if co_status(co) ~= "suspended" then
+    -- A result for a coroutine that is running or dead can only come
+    -- from a bug; saying so beats a confusing "cannot resume" later.
+    _M.report("internal: result for a " .. co_status(co) .. " coroutine dropped\n" .. tb())
+    return
+  end
+  local ok, err = co_resume(co, ...)
+  if not ok then
+    _M.report("coroutine failed: " .. tb(co, tostring(err)))
+  end
+  if co_status(co) == "dead" and ours[co] then
+    ours[co] = nil
+    live = live - 1
+  end
+end
+
+--- True when the running code is a coroutine started by `spawn`.
+function _M.in_ours()
+  return ours[co_running()] == true
+end
+
+--- True while a callback wrapped by `callback` runs.
+function _M.in_callback()
+  return depth > 0
+end
+
+--- Wrap a function the loop will call, so that its errors are reported
+-- (with traceback) instead of reaching the C driver, and so that a blocking
+-- call inside it is caught (running the loop from inside one of its own
+-- callbacks would re-enter the driver mid-dispatch).
+-- @tparam function fn
+-- @treturn function
+function _M.callback(fn)
+  return function(...)
+    depth = depth + 1
+    local ok, err = xpcall(fn, tb, ...)
+    depth = depth - 1
+    if not ok then
+      _M.report("callback failed: " .. tostring(err))
+    end
+  end
+end
+
+-- Run the loop until done() says so. Outside our coroutines only.
+local function run_until(done, what)
+  if depth > 0 then
+    error(what .. ": cannot block inside a callback; pass a callback or use smpp.spawn", 3)
+  end
+  while not done() do
+    ev_run_once()
+  end
+end
+
+--- Wait for an asynchronous operation in the caller's way (see above).
+-- `begin(done)` starts the operation and returns a true value, or `nil,
+-- err[, status]` when it could not start (then `done` is never called);
+-- `done(...)` is called exactly once with the results.
+-- @tparam function begin
+-- @tparam string what name for error messages
+-- @return the values given to `done`, or `nil, err, status` from `begin`
+function _M.wait(begin, what)
+  local co = co_running()
+  local results
+  if ours[co] then
+    local waiting = false
+    local ok, err, status = begin(function(...)
+      if waiting then
+        resume(co, ...)
+      else
+        results = pack(...)
+      end
+    end)
+    if not ok then
+      return nil, err, status
+    end
+    if results then
+      return unpack(results, 1, results.n)
+    end
+    waiting = true
+    return co_yield()
+  end
+
+  if depth > 0 then
+    error(what .. ": cannot block inside a callback; pass a callback or use smpp.spawn", 3)
+  end
+  local ok, err, status = begin(function(...)
+    results = pack(...)
+  end)
+  if not ok then
+    return nil, err, status
+  end
+  while not results do
+    ev_run_once()
+  end
+  return unpack(results, 1, results.n)
+end
+
+--- Start an asynchronous operation for a caller that gave a callback.
+-- The callback runs from the loop, never before this returns, so code
+-- after the call always runs first whatever the operation's speed.
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] string err when the operation could not start (`cb` is then
+--   never called)
+function _M.async(begin, cb)
+  cb = _M.callback(cb)
+  local returned = false
+  local ok, err, status = begin(function(...)
+    if returned then
+      return cb(...)
+    end
+    local args = pack(...)
+    local t
+    t = ev_timer(0, function()
+      t:stop()
+      cb(unpack(args, 1, args.n))
+    end)
+  end)
+  returned = true
+  if not ok then
+    return nil, err, status
+  end
+  return true
+end
+
+--- Start `fn(...)` in a new coroutine on the loop. It runs at once until
+-- it first waits. An error in it is reported with its traceback and ends
+-- that coroutine only.
+-- @tparam function fn
+-- @return the coroutine
+function _M.spawn(fn, ...)
+  if type(fn) ~= "function" then
+    error("smpp.spawn: expected a function, got " .. type(fn), 2)
+  end
+  local co = co_create(fn)
+  ours[co] = true
+  live = live + 1
+  resume(co, ...)
+  return co
+end
+
+--- Wait `s` seconds: yields inside our coroutines, runs the loop elsewhere.
+-- @tparam number s
+function _M.sleep(s)
+  if type(s) ~= "number" or s < 0 then
+    error("smpp.sleep: expected seconds >= 0, got " .. tostring(s), 2)
+  end
+  local co = co_running()
+  if ours[co] then
+    local t
+    t = ev_timer(s, function()
+      t:stop()
+      resume(co)
+    end)
+    co_yield()
+    return
+  end
+  local fired = false
+  local t = ev_timer(s, function()
+    fired = true
+  end)
+  run_until(function()
+    return fired
+  end, "smpp.sleep")
+  t:stop()
+end
+
+--- Run the loop until every spawned coroutine has finished, or `stop` is
+-- called. With `fn`, spawn `fn(...)` first.
+-- @tparam[opt] function fn
+-- @treturn boolean true when all finished, false when stopped
+function _M.run(fn, ...)
+  if ours[co_running()] then
+    error("smpp.run: called inside a spawned coroutine; it already runs on the loop", 2)
+  end
+  if fn ~= nil then
+    _M.spawn(fn, ...)
+  end
+  stopping = false
+  run_until(function()
+    return live == 0 or stopping
+  end, "smpp.run")
+  local finished = not stopping
+  stopping = false
+  return finished
+end
+
+--- Make `run` return after the current loop iteration.
+function _M.stop()
+  stopping = true
+end
+
+--- The loop's cached time, in seconds.
+-- @treturn number
+function _M.now()
+  return ev_now()
+end
+
+--- Number of spawned coroutines not finished yet.
+-- @treturn integer
+function _M.running()
+  return live
+end
+
+return _M

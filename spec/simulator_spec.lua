@@ -1,0 +1,848 @@
+-- smpp.simulator: the gateway's rules (reference/engagelab-smpp.txt) over
+-- real loopback sockets, driven by ev.client and by raw PDUs on LuaSocket.
+
+local ev = require "smpp.ev"
+local pdu = require "smpp.pdu"
+local simulator = require "smpp.simulator"
+local socket = require "socket"
+
+local gettime = socket.gettime
+
+-- Run the loop until cond() holds or timeout seconds pass. A 1 ms guard
+-- timer keeps ev.run_once from blocking longer than that.
+local function wait_until(cond, timeout)
+  local deadline = gettime() + (timeout or 2)
+  local guard = ev.timer(0.001, function() end, 0.001)
+  local ok = true
+  while not cond() do
+    if gettime() > deadline then
+      ok = false
+      break
+    end
+    ev.run_once()
+  end
+  guard:stop()
+  return ok
+end
+
+local function spin(seconds)
+  wait_until(function() return false end, seconds)
+end
+
+-- UTF-8 -> UCS2 for the submits, via the codec.
+local function ucs2(s)
+  return assert(pdu.utf8_to_ucs2(s))
+end
+
+local OTP_JSON = '{"id":"otp-login","language":"default","code":"123456",'
+  .. '"params":{"app":"Acme"}}'
+
+---------------------------------------------------------------------------
+-- A raw SMPP peer on a LuaSocket connection; the loop runs while it waits,
+-- so the in-process simulator keeps serving.
+local Raw = {}
+Raw.__index = Raw
+
+local function raw_connect(port)
+  local s = assert(socket.tcp())
+  s:settimeout(1)
+  assert(s:connect("127.0.0.1", port))
+  s:setoption("tcp-nodelay", true)
+  s:settimeout(0)
+  return setmetatable({ sock = s, buf = "", seq = 0 }, Raw)
+end
+
+function Raw:send(t)
+  if not t.sequence_number then
+    self.seq = self.seq + 1
+    t.sequence_number = self.seq
+  end
+  t.command_status = t.command_status or 0
+  local bytes = assert(pdu.encode(t))
+  self:send_bytes(bytes)
+  return t.sequence_number
+end
+
+function Raw:send_bytes(bytes)
+  local i = 1
+  local deadline = gettime() + 2
+  while i <= #bytes do
+    local n, err, partial = self.sock:send(bytes, i)
+    n = n or partial
+    if err == "closed" then return nil, "closed" end
+    if n and n >= i then i = n + 1 end
+    if i <= #bytes then
+      assert(gettime() < deadline, "send timed out")
+      ev.run_once(false)
+    end
+  end
+  return true
+end
+
+-- Next PDU as a decoded table, or nil, "closed" / "timeout".
+function Raw:read(timeout)
+  local got, closed
+  local function try()
+    if #self.buf >= 16 then
+      local len = string.unpack(">I4", self.buf)
+      if #self.buf >= len then
+        local bytes = self.buf:sub(1, len)
+        self.buf = self.buf:sub(len + 1)
+        got = assert(pdu.decode(bytes))
+        return true
+      end
+    end
+    local data, err, partial = self.sock:receive(65536)
+    data = data or partial
+    if data and #data > 0 then
+      self.buf = self.buf .. data
+      return false
+    end
+    if err == "closed" then
+      closed = true
+      return true
+    end
+    return false
+  end
+  wait_until(try, timeout or 2)
+  if got then return got end
+  return nil, closed and "closed" or "timeout"
+end
+
+-- Read until a PDU of command name arrives (others are kept in order).
+function Raw:expect(command, timeout)
+  local p, err = self:read(timeout)
+  assert(p, "expected " .. command .. ", got " .. tostring(err))
+  assert.are.equal(command, p.command)
+  return p
+end
+
+function Raw:bind(system_id, password)
+  local seq = self:send { command = "bind_transceiver", system_id = system_id or "test",
+                          password = password or "secret", system_type = "",
+                          interface_version = 0x34, addr_ton = 0, addr_npi = 0,
+                          address_range = "" }
+  local r = self:expect("bind_transceiver_resp")
+  assert.are.equal(seq, r.sequence_number)
+  return r
+end
+
+function Raw:submit(fields)
+  local t = {
+    command = "submit_sm", service_type = "MSG", source_addr_ton = 0, source_addr_npi = 0,
+    source_addr = "", dest_addr_ton = 1, dest_addr_npi = 1,
+    destination_addr = "+6598765432", esm_class = 0, protocol_id = 0, priority_flag = 0,
+    schedule_delivery_time = "", validity_period = "", registered_delivery = 1,
+    replace_if_present_flag = 0, data_coding = 8, sm_default_msg_id = 0,
+    short_message = ucs2(OTP_JSON),
+  }
+  for k, v in pairs(fields or {}) do t[k] = v end
+  return self:send(t)
+end
+
+-- Submit and return the submit_sm_resp (receipts that come first are kept).
+function Raw:submit_resp(fields)
+  local seq = self:submit(fields)
+  self.early = self.early or {}
+  while true do
+    local p = assert(self:read())
+    if p.command == "submit_sm_resp" then
+      assert.are.equal(seq, p.sequence_number)
+      return p
+    end
+    self.early[#self.early + 1] = p
+  end
+end
+
+function Raw:close()
+  self.sock:close()
+end
+
+-- A bound ev.client, waited for. on_receipt is set before the bind: a
+-- receipt kept for the account may come right after it.
+local function bound_client(port, extra, on_receipt)
+  local opts = { host = "127.0.0.1", port = port, system_id = "test", password = "secret",
+                 enquire_link_interval = 0, response_timeout = 2 }
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  local c = ev.client(opts)
+  c:on_receipt(on_receipt or function() end)
+  local done, ok, err
+  c:bind(function(res, e)
+    done, ok, err = true, res, e
+  end)
+  assert(wait_until(function() return done end), "bind did not finish")
+  return c, ok, err
+end
+
+local function otp(fields)
+  local t = { destination_addr = "+6598765432", data_coding = 8, short_message = ucs2(OTP_JSON) }
+  for k, v in pairs(fields or {}) do t[k] = v end
+  return t
+end
+
+-- Submit with ev.client and wait for the outcome.
+local function submit(c, fields)
+  local done, res, err, status
+  assert(c:submit(otp(fields), function(r, e, s)
+    done, res, err, status = true, r, e, s
+  end))
+  assert(wait_until(function() return done end, 3), "submit got no outcome")
+  return res, err, status
+end
+
+describe("smpp.simulator", function()
+  local sim, port
+
+  local function start(opts)
+    opts = opts or {}
+    opts.port = opts.port or 0
+    if opts.log == nil then opts.log = "memory" end
+    sim = assert(simulator(opts))
+    port = sim:port()
+    return sim
+  end
+
+  after_each(function()
+    if sim then sim:close() end
+    sim = nil
+    spin(0.005)
+  end)
+
+  describe("options", function()
+    it("listens on a free port when port is 0", function()
+      start()
+      assert.is_true(port > 0)
+      local other = assert(simulator { port = 0 })
+      assert.are_not.equal(port, other:port())
+      other:close()
+    end)
+
+    it("raises at the caller's line for an unknown option", function()
+      local ok, err = pcall(function()
+        local s = simulator { prot = 2775 } -- not a tail call: keep this frame
+        return s
+      end)
+      assert.is_false(ok)
+      assert.matches("unknown option 'prot'", err)
+      assert.matches("simulator_spec.lua", err)
+    end)
+
+    it("refuses a password over 8 bytes (SMPP 3.4 5.2.1)", function()
+      assert.has_error(function()
+        simulator { port = 0, accounts = { acme = "123456789" } }
+      end)
+    end)
+
+    it("raises for an unknown fault status name", function()
+      assert.has_error(function()
+        simulator { port = 0, faults = { every = 1, status = "ESME_NOPE" } }
+      end)
+    end)
+
+    it("returns nil and an error when the port is taken", function()
+      start()
+      local other, err = simulator { port = port }
+      assert.is_nil(other)
+      assert.is_string(err)
+    end)
+  end)
+
+  describe("bind (gateway: Establishing Connection)", function()
+    it("answers bind_transceiver with bind_transceiver_resp echoing system_id", function()
+      start()
+      local raw = raw_connect(port)
+      local r = raw:bind("test", "secret")
+      assert.are.equal(0, r.command_status)
+      assert.are.equal("test", r.system_id)
+      raw:close()
+    end)
+
+    it("accepts each configured account, list or map form", function()
+      start { accounts = { { system_id = "acme", password = "pw1" }, { system_id = "beta",
+                                                                        password = "" } } }
+      local a = raw_connect(port)
+      assert.are.equal("acme", a:bind("acme", "pw1").system_id)
+      local b = raw_connect(port)
+      assert.are.equal("beta", b:bind("beta", "").system_id)
+      a:close()
+      b:close()
+    end)
+
+    it("closes the socket with no answer on a wrong password, and logs why", function()
+      start()
+      local raw = raw_connect(port)
+      raw:send { command = "bind_transceiver", system_id = "test", password = "wrong" }
+      local p, err = raw:read()
+      assert.is_nil(p)
+      assert.are.equal("closed", err)
+      local refused = sim:log_entries { event = "bind_refused" }
+      assert.are.equal(1, #refused)
+      assert.are.equal("wrong password", refused[1].reason)
+      assert.are.equal(1, sim:stats().binds_refused)
+    end)
+
+    it("closes the socket on an unknown system_id", function()
+      start()
+      local raw = raw_connect(port)
+      raw:send { command = "bind_transceiver", system_id = "nobody", password = "secret" }
+      assert.are.equal("closed", select(2, raw:read()))
+      assert.are.equal("unknown system_id", sim:log_entries { event = "bind_refused" }[1].reason)
+    end)
+
+    it("closes the socket when the first PDU is not bind_transceiver", function()
+      for _, first in ipairs { "enquire_link", "bind_transmitter", "bind_receiver" } do
+        start()
+        local raw = raw_connect(port)
+        local t = { command = first }
+        if first ~= "enquire_link" then
+          t.system_id, t.password = "test", "secret"
+        end
+        raw:send(t)
+        local p, err = raw:read()
+        assert.is_nil(p, first .. " got an answer")
+        assert.are.equal("closed", err)
+        local refused = sim:log_entries { event = "bind_refused" }
+        assert.are.equal(1, #refused, first)
+        assert.matches("first PDU was " .. first, refused[1].reason)
+        sim:close()
+      end
+    end)
+
+    it("reports bad credentials to ev.client as an authentication failure", function()
+      start()
+      local c, ok, err = bound_client(port, { password = "nope" })
+      assert.is_nil(ok)
+      assert.are.equal("authentication failed", err)
+      c:close()
+    end)
+
+    it("masks the password in the PDU log", function()
+      local seen = {}
+      start { log = function(e) seen[#seen + 1] = e end }
+      local raw = raw_connect(port)
+      raw:bind()
+      local bind = sim:log_entries { dir = "in", command = "bind_transceiver" }[1]
+      assert.are.equal("***", bind.pdu.password)
+      assert.are.equal("test", bind.pdu.system_id)
+      assert.is_true(#seen >= 3) -- listening, bind in, bound, resp out
+      raw:close()
+    end)
+  end)
+
+  describe("commands the gateway does not offer (gateway: Invalid Commands)", function()
+    it("answers them with generic_nack carrying their sequence number", function()
+      start()
+      local raw = raw_connect(port)
+      raw:bind()
+      local cases = {
+        { command = "bind_transceiver", system_id = "test", password = "secret" },
+        { command = "bind_transmitter", system_id = "test", password = "secret" },
+        { command = "bind_receiver", system_id = "test", password = "secret" },
+        { command = "query_sm", message_id = "1", source_addr = "" },
+      }
+      for _, t in ipairs(cases) do
+        local seq = raw:send(t)
+        local p = raw:expect("generic_nack")
+        assert.are.equal(seq, p.sequence_number, t.command)
+        assert.are_not.equal(0, p.command_status)
+      end
+      -- An unknown command id (0x00000103, data_sm) with an empty body.
+      raw:send_bytes(string.pack(">I4I4I4I4", 16, 0x00000103, 0, 77))
+      local p = raw:expect("generic_nack")
+      assert.are.equal(77, p.sequence_number)
+      -- The link is still usable.
+      assert.are.equal(0, raw:submit_resp().command_status)
+      raw:close()
+    end)
+
+    it("answers enquire_link with the same sequence number, and unbind", function()
+      start()
+      local raw = raw_connect(port)
+      raw:bind()
+      local seq = raw:send { command = "enquire_link" }
+      assert.are.equal(seq, raw:expect("enquire_link_resp").sequence_number)
+      seq = raw:send { command = "unbind" }
+      assert.are.equal(seq, raw:expect("unbind_resp").sequence_number)
+      assert.are.equal("closed", select(2, raw:read()))
+    end)
+  end)
+
+  describe("submit_sm (gateway: Message Sending)", function()
+    local raw
+    before_each(function()
+      start()
+      raw = raw_connect(port)
+      raw:bind()
+    end)
+    after_each(function() raw:close() end)
+
+    local function status_of(fields)
+      return raw:submit_resp(fields).command_status
+    end
+
+    it("accepts service_type MSG, empty, CODE and MRKT with distinct message ids", function()
+      local ids = {}
+      for _, st in ipairs { "MSG", "", "CODE", "MRKT" } do
+        local r = raw:submit_resp { service_type = st }
+        assert.are.equal(0, r.command_status, st)
+        assert.matches("^%x+$", r.message_id)
+        assert.is_nil(ids[r.message_id])
+        ids[r.message_id] = true
+      end
+    end)
+
+    it("answers ESME_RINVPARAM (0x32) for another service_type", function()
+      assert.are.equal(0x32, status_of { service_type = "OTP" })
+      assert.are.equal(0x32, status_of { service_type = "msg" })
+      local e = sim:log_entries { event = "submit_rejected" }[1]
+      assert.matches("service_type", e.reason)
+      assert.are.equal("ESME_RINVPARAM", e.status_name)
+    end)
+
+    it("checks destination_addr is + and 7 to 15 digits (0x32 otherwise)", function()
+      assert.are.equal(0, status_of { destination_addr = "+1234567" })
+      assert.are.equal(0, status_of { destination_addr = "+123456789012345" })
+      for _, bad in ipairs { "6598765432", "+123456", "+1234567890123456", "+65 9876 5432",
+                             "+65abc98765", "", "++6598765432" } do
+        assert.are.equal(0x32, status_of { destination_addr = bad }, bad)
+      end
+    end)
+
+    it("answers ESME_RINVNUMMSGS (0x55) when short_message is not the gateway's JSON", function()
+      local bad = {
+        "hello", "[1,2]", '{"language":"default"}', '{"id":5}',
+        '{"id":"otp-login","params":{"k":1}}', '{"id":"otp-login","params":"x"}',
+        '{"id":"otp-login","language":7}', '{"id":"otp-login"', "",
+      }
+      for _, body in ipairs(bad) do
+        assert.are.equal(0x55, status_of { short_message = ucs2(body) }, body)
+      end
+    end)
+
+    it("needs a string code when service_type is CODE (0x55)", function()
+      local body = ucs2('{"id":"otp-login","params":{}}')
+      assert.are.equal(0x55, status_of { service_type = "CODE", short_message = body })
+      assert.are.equal(0, status_of { service_type = "MSG", short_message = body })
+      assert.are.equal(0x55, status_of {
+        service_type = "CODE", short_message = ucs2('{"id":"otp-login","code":123456}') })
+    end)
+
+    it("answers ESME_RSUBMITFAIL (0x45) for an unknown template id", function()
+      assert.are.equal(0x45, status_of { short_message = ucs2('{"id":"nope","params":{}}') })
+      for _, id in ipairs { "otp-login", "otp-signup", "notice", "promo" } do
+        assert.are.equal(0, status_of { short_message = ucs2('{"id":"' .. id .. '"}') }, id)
+      end
+    end)
+
+    it("reads data_coding 0 as ASCII JSON", function()
+      assert.are.equal(0, status_of { data_coding = 0, short_message = OTP_JSON })
+    end)
+
+    it("refuses UCS2 that is not UTF-16BE (odd length) with 0x55", function()
+      assert.are.equal(0x55, status_of { short_message = ucs2(OTP_JSON) .. "\0" })
+    end)
+
+    it("takes the JSON from TLV message_payload when it is over 254 bytes", function()
+      local long = '{"id":"notice","params":{"text":"' .. string.rep("x", 300) .. '"}}'
+      local r = raw:submit_resp { short_message = "", data_coding = 0,
+                                  tlvs = { message_payload = long } }
+      assert.are.equal(0, r.command_status)
+      local r2 = raw:submit_resp { short_message = "", tlvs = { message_payload = ucs2(long) } }
+      assert.are.equal(0, r2.command_status)
+      assert.are.equal(0x55, status_of { short_message = "",
+                                         tlvs = { message_payload = ucs2("{}") } })
+    end)
+
+    it("gives unique message ids across connections", function()
+      local other = raw_connect(port)
+      other:bind()
+      local seen = {}
+      for _ = 1, 20 do
+        for _, r in ipairs { raw, other } do
+          local id = r:submit_resp().message_id
+          assert.is_nil(seen[id])
+          seen[id] = true
+        end
+      end
+      other:close()
+    end)
+
+    it("counts submits by outcome", function()
+      status_of {}
+      status_of { service_type = "X" }
+      status_of { short_message = ucs2('{"id":"nope"}') }
+      local st = sim:stats()
+      assert.are.equal(3, st.submits)
+      assert.are.equal(1, st.submits_ok)
+      assert.are.equal(2, st.submits_rejected)
+      assert.are.equal(1, st.rejected.ESME_RINVPARAM)
+      assert.are.equal(1, st.rejected.ESME_RSUBMITFAIL)
+    end)
+  end)
+
+  describe("receipts (gateway: Delivery Report)", function()
+    it("sends a deliver_sm shaped as the gateway's text says, after the answer", function()
+      start()
+      local raw = raw_connect(port)
+      raw:bind()
+      local r = raw:submit_resp { destination_addr = "+6591234567" }
+      assert.are.equal(0, #raw.early, "receipt came before submit_sm_resp")
+      local d = raw:expect("deliver_sm")
+      assert.are.equal("MSG", d.service_type)
+      assert.are.equal("", d.source_addr)
+      assert.are.equal("+6591234567", d.destination_addr)
+      assert.are.equal(0, d.data_coding)
+      assert.are.equal(0, d.esm_class)
+      assert.are.equal(r.message_id, d.tlvs.receipted_message_id)
+      assert.are.equal(2, d.tlvs.message_state)
+      local text = d.short_message
+      assert.matches("^id:" .. r.message_id .. " sub:001 dlvrd:001 submit date:%d%d%d%d%d%d%d%d%d%d"
+                     .. " done date:%d%d%d%d%d%d%d%d%d%d stat:DELIVRD err:000 text:", text)
+      assert.matches("text:{\"id\":\"otp%-login\",\"l$", text) -- first 20 characters
+      raw:send { command = "deliver_sm_resp", sequence_number = d.sequence_number,
+                 message_id = "" }
+      assert.is_true(wait_until(function() return sim:stats().receipts_acked == 1 end))
+      raw:close()
+    end)
+
+    it("marks receipts with esm_class 0x04 on request", function()
+      start { receipt_esm_class = 0x04 }
+      local raw = raw_connect(port)
+      raw:bind()
+      raw:submit_resp()
+      assert.are.equal(4, raw:expect("deliver_sm").esm_class)
+      raw:close()
+    end)
+
+    it("leaves text: empty when receipt_text is false", function()
+      start { receipt_text = false }
+      local raw = raw_connect(port)
+      raw:bind()
+      raw:submit_resp()
+      assert.matches("text:$", raw:expect("deliver_sm").short_message)
+      raw:close()
+    end)
+
+    it("says UNDELIV for destinations with an undeliverable prefix", function()
+      start { undeliverable = { "+999", "+888" } }
+      local c = bound_client(port)
+      local got = {}
+      c:on_receipt(function(rc) got[rc.message_id] = rc end)
+      local ok1 = submit(c, { destination_addr = "+9991234567" })
+      local ok2 = submit(c, { destination_addr = "+8881234567" })
+      local ok3 = submit(c, { destination_addr = "+6591234567" })
+      assert.is_true(wait_until(function()
+        return got[ok1.message_id] and got[ok2.message_id] and got[ok3.message_id]
+      end))
+      for _, id in ipairs { ok1.message_id, ok2.message_id } do
+        assert.are.equal("UNDELIV", got[id].stat)
+        assert.are.equal(5, got[id].message_state)
+        assert.are.equal("000", got[id].dlvrd)
+        assert.are.equal("001", got[id].err)
+      end
+      assert.are.equal("DELIVRD", got[ok3.message_id].stat)
+      assert.are.equal(2, got[ok3.message_id].message_state)
+      assert.are.equal("000", got[ok3.message_id].err)
+      c:close()
+    end)
+
+    it("asks an undeliverable function, which may choose the err code", function()
+      local asked
+      start { undeliverable = function(s)
+        asked = s
+        return s.body.params.fail == "yes" and 42 or nil
+      end }
+      local c = bound_client(port)
+      local got = {}
+      c:on_receipt(function(rc) got[#got + 1] = rc end)
+      submit(c, { short_message = ucs2('{"id":"promo","params":{"fail":"yes"}}') })
+      submit(c, { short_message = ucs2('{"id":"promo","params":{"fail":"no"}}') })
+      assert.is_true(wait_until(function() return #got == 2 end))
+      table.sort(got, function(a, b) return a.stat > b.stat end)
+      assert.are.equal("UNDELIV", got[1].stat)
+      assert.are.equal("042", got[1].err)
+      assert.are.equal("DELIVRD", got[2].stat)
+      assert.are.equal("test", asked.system_id)
+      assert.are.equal("promo", asked.body.id)
+      c:close()
+    end)
+
+    it("waits receipt_delay before the receipt", function()
+      start { receipt_delay = 0.15 }
+      local c = bound_client(port)
+      local at
+      c:on_receipt(function() at = gettime() end)
+      local t0 = gettime()
+      assert.is_table(submit(c))
+      assert.is_true(wait_until(function() return at end, 2))
+      assert.is_true(at - t0 >= 0.14, "receipt came after " .. (at - t0) .. " s")
+      c:close()
+    end)
+
+    it("delivers one receipt per submit with one queue, in order", function()
+      start { receipt_delay = 0.02 }
+      local c = bound_client(port, { window = 50 })
+      local ids, got = {}, {}
+      c:on_receipt(function(rc) got[#got + 1] = rc.message_id end)
+      for i = 1, 200 do
+        c:submit(otp(), function(res) ids[i] = res and res.message_id end)
+      end
+      assert.is_true(wait_until(function() return #got == 200 end, 5))
+      assert.is_true(wait_until(function() return sim:stats().receipts_acked == 200 end))
+      for i = 1, 200 do assert.are.equal(ids[i], got[i]) end
+      local st = sim:stats()
+      assert.are.equal(200, st.receipts_acked)
+      assert.are.equal(0, st.receipts_due)
+      c:close()
+    end)
+
+    it("holds receipts back while the deliver_sm queue is full, losing none", function()
+      start { window = 1, queue_size = 1 }
+      local got = {}
+      local c = bound_client(port, { window = 50 }, function(rc) got[#got + 1] = rc end)
+      local answered = 0
+      for _ = 1, 50 do
+        assert(c:submit(otp(), function(res) if res then answered = answered + 1 end end))
+      end
+      assert.is_true(wait_until(function() return #got == 50 end, 5))
+      assert.are.equal(50, answered)
+      local st = sim:stats()
+      assert.are.equal(0, st.receipts_pending)
+      assert.are.equal(0, st.receipts_waiting)
+      assert.are.equal(0, #sim:log_entries { event = "receipt_pending" })
+      c:close()
+    end)
+
+    it("keeps an unacknowledged receipt and resends it when the account binds again", function()
+      start()
+      local raw = raw_connect(port)
+      raw:bind()
+      local r = raw:submit_resp()
+      local d = raw:expect("deliver_sm") -- and never answer it
+      assert.are.equal(r.message_id, d.tlvs.receipted_message_id)
+      raw:close()
+      assert.is_true(wait_until(function() return sim:pending("test") == 1 end))
+      local got
+      local c = bound_client(port, nil, function(rc) got = rc end)
+      assert.is_true(wait_until(function() return got end))
+      assert.are.equal(r.message_id, got.message_id)
+      assert.is_true(wait_until(function() return sim:stats().receipts_acked == 1 end))
+      assert.are.equal(0, sim:pending())
+      assert.are.equal(1, sim:stats().receipts_resent)
+      c:close()
+    end)
+
+    it("keeps receipts due after the link dropped for that account's next bind", function()
+      start { receipt_delay = 0.05 }
+      local raw = raw_connect(port)
+      raw:bind()
+      local r = raw:submit_resp()
+      raw:close()
+      assert.is_true(wait_until(function() return sim:pending("test") == 1 end))
+      local got
+      local c = bound_client(port, nil, function(rc) got = rc end)
+      assert.is_true(wait_until(function() return got end))
+      assert.are.equal(r.message_id, got.message_id)
+      c:close()
+    end)
+
+    it("sends a receipt due on a closed link to another bound link of the account", function()
+      start { receipt_delay = 0.05 }
+      local c2 = bound_client(port)
+      local got
+      c2:on_receipt(function(rc) got = rc end)
+      local raw = raw_connect(port)
+      raw:bind()
+      local r = raw:submit_resp()
+      raw:close()
+      assert.is_true(wait_until(function() return got end))
+      assert.are.equal(r.message_id, got.message_id)
+      assert.are.equal(0, sim:pending())
+      c2:close()
+    end)
+  end)
+
+  describe("with the user-facing client", function()
+    it("takes an OTP from smpp.client and returns its receipt", function()
+      local smpp = require "smpp"
+      start { receipt_delay = 0.01, undeliverable = "+999" }
+      local c = smpp.client { host = "127.0.0.1", port = port, system_id = "test",
+                              password = "secret" }
+      assert(c:bind())
+      local res = assert(c:send_otp { to = "+6598765432", template = "otp-login",
+                                      code = "123456", params = { app = "Acme" },
+                                      wait_receipt = 2 })
+      assert.matches("^%x+$", res.message_id)
+      assert.are.equal("DELIVRD", res.stat)
+      local bad = assert(c:send_otp { to = "+9991234567", template = "otp-signup",
+                                      code = "42", wait_receipt = 2 })
+      assert.are.equal("UNDELIV", bad.stat)
+      local nope, err = c:send_otp { to = "+6598765432", template = "no-such", code = "1" }
+      assert.is_nil(nope)
+      assert.are.equal("ESME_RSUBMITFAIL", err)
+      local sub = sim:log_entries { dir = "in", command = "submit_sm" }[1]
+      assert.are.equal(8, sub.pdu.data_coding)
+      c:close()
+    end)
+  end)
+
+  describe("keep-alive (gateway: Keep-alive)", function()
+    it("sends its own enquire_link when enquire_link_interval is set", function()
+      start { enquire_link_interval = 0.05 }
+      local raw = raw_connect(port)
+      raw:bind()
+      local p = raw:expect("enquire_link", 1)
+      raw:send { command = "enquire_link_resp", sequence_number = p.sequence_number }
+      raw:close()
+    end)
+
+    it("closes a link idle past idle_timeout", function()
+      start { idle_timeout = 0.1 }
+      local raw = raw_connect(port)
+      raw:bind()
+      local t0 = gettime()
+      local p, err = raw:read(2)
+      while p do p, err = raw:read(2) end
+      assert.are.equal("closed", err)
+      assert.is_true(gettime() - t0 >= 0.09)
+    end)
+  end)
+
+  describe("faults", function()
+    it("answers every Nth submit with the chosen status", function()
+      start { faults = { every = 2, status = "ESME_RTHROTTLED" } }
+      local c = bound_client(port)
+      local out = {}
+      for i = 1, 4 do
+        local res, err, status = submit(c)
+        out[i] = res and 0 or status
+        if i % 2 == 0 then assert.are.equal("ESME_RTHROTTLED", err) end
+      end
+      assert.are.same({ 0, 0x58, 0, 0x58 }, out)
+      assert.are.equal(2, sim:stats().faults)
+      c:close()
+    end)
+
+    it("answers a share of submits with the chosen status", function()
+      start { faults = { rate = 1, status = 0x08 } }
+      local c = bound_client(port)
+      local _, err, status = submit(c)
+      assert.are.equal("ESME_RSYSERR", err)
+      assert.are.equal(8, status)
+      sim:set_faults { rate = 0 }
+      assert.is_table(submit(c))
+      sim:set_faults(nil)
+      assert.is_table(submit(c))
+      c:close()
+    end)
+
+    it("delays answers by the chosen seconds, receipts after them", function()
+      start { faults = { delay = 0.15 } }
+      local c = bound_client(port)
+      local receipt_at
+      c:on_receipt(function() receipt_at = gettime() end)
+      local t0 = gettime()
+      local res = submit(c)
+      local answered = gettime()
+      assert.is_table(res)
+      assert.is_true(answered - t0 >= 0.14)
+      assert.is_true(wait_until(function() return receipt_at end))
+      assert.is_true(receipt_at >= answered - 0.01)
+      c:close()
+    end)
+
+    it("drops the connection when submit number N+1 comes in", function()
+      start { faults = { drop_after = 2 } }
+      local c = bound_client(port)
+      assert.is_table(submit(c))
+      assert.is_table(submit(c))
+      local res, err = submit(c)
+      assert.is_nil(res)
+      assert.are.equal("connection lost", err)
+      assert.are.equal(1, #sim:log_entries { event = "fault_drop" })
+      c:close()
+    end)
+
+    it("never answers submits when no_answer is set", function()
+      start { faults = { no_answer = true } }
+      local c = bound_client(port, { response_timeout = 0.1 })
+      local res, err = submit(c)
+      assert.is_nil(res)
+      assert.are.equal("timeout", err)
+      c:close()
+    end)
+
+    it("can send the receipt before the submit_sm_resp", function()
+      start { faults = { receipt_first = true } }
+      local raw = raw_connect(port)
+      raw:bind()
+      local r = raw:submit_resp()
+      assert.are.equal(1, #raw.early)
+      assert.are.equal("deliver_sm", raw.early[1].command)
+      assert.are.equal(r.message_id, raw.early[1].tlvs.receipted_message_id)
+      raw:close()
+    end)
+  end)
+
+  describe("log and stats", function()
+    it("logs every PDU in and out with its connection and direction", function()
+      start()
+      local raw = raw_connect(port)
+      raw:bind()
+      raw:submit_resp()
+      local d = raw:expect("deliver_sm")
+      raw:send { command = "deliver_sm_resp", sequence_number = d.sequence_number,
+                 message_id = "" }
+      assert.is_true(wait_until(function()
+        return #sim:log_entries { command = "deliver_sm_resp" } == 1
+      end))
+      local seq = {}
+      for _, e in ipairs(sim:log_entries(function(e) return e.dir ~= "sim" end)) do
+        seq[#seq + 1] = e.dir .. " " .. e.command
+        assert.is_number(e.conn)
+        assert.is_number(e.time)
+      end
+      assert.are.same({ "in bind_transceiver", "out bind_transceiver_resp", "in submit_sm",
+                        "out submit_sm_resp", "out deliver_sm", "in deliver_sm_resp" }, seq)
+      local acc = sim:log_entries { event = "submit_accepted" }[1]
+      assert.are.equal("otp-login", acc.template)
+      raw:close()
+    end)
+
+    it("keeps at most log_size entries, the newest", function()
+      start { log_size = 5 }
+      local raw = raw_connect(port)
+      raw:bind()
+      for _ = 1, 5 do raw:submit_resp() end
+      local entries = sim:log_entries()
+      assert.are.equal(5, #entries)
+      sim:clear_log()
+      assert.are.equal(0, #sim:log_entries())
+      raw:close()
+    end)
+
+    it("builds no log entries when logging is off", function()
+      start { log = false }
+      local raw = raw_connect(port)
+      raw:bind()
+      raw:submit_resp()
+      assert.are.equal(0, #sim:log_entries())
+      assert.are.equal(1, sim:stats().submits_ok)
+      raw:close()
+    end)
+
+    it("counts binds, connections and receipts", function()
+      start()
+      local c = bound_client(port)
+      submit(c)
+      assert.is_true(wait_until(function() return sim:stats().receipts_acked == 1 end))
+      local st = sim:stats()
+      assert.are.equal(1, st.binds)
+      assert.are.equal(1, st.bound)
+      assert.are.equal(1, st.connections)
+      assert.are.equal(1, st.receipts)
+      c:close()
+      assert.is_true(wait_until(function() return sim:stats().bound == 0 end))
+    end)
+  end)
+end)
