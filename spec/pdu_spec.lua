@@ -306,6 +306,32 @@ describe("smpp.pdu.encode errors", function()
     fails({ command = "submit_sm", [1] = "x" }, "unknown field")
   end)
 
+  -- The encoder recognises keys by the address of the interned string, from
+  -- one index of every key string the codec uses; these keys are in that
+  -- index without being fields of the command at hand.
+  it("refuses key strings the codec knows that are no field of the command", function()
+    fails({ command = "submit_sm", tag = 1 }, "unknown field 'tag'")
+    fails({ command = "submit_sm", raw = "x" }, "unknown field 'raw'")
+    fails({ command = "submit_sm", [""] = "x" }, "unknown field ''")
+    fails({ command = "submit_sm", deliver_sm = 1 }, "unknown field 'deliver_sm'")
+    fails({ command = "submit_sm", message_state = 2 }, "message_state is a TLV: put it under tlvs")
+    fails({ command = "submit_sm", error_code = 0 }, "error_code is not a field of submit_sm")
+  end)
+
+  it("takes message_state and error_code as the fields of query_sm_resp", function()
+    local t = assert(pdu.decode(assert(pdu.encode {
+      command = "query_sm_resp", message_id = "a", message_state = 2, error_code = 7,
+    })))
+    assert.equal(2, t.message_state)
+    assert.equal(7, t.error_code)
+  end)
+
+  it("refuses a command name that is a known key but no command", function()
+    fails({ command = "tlvs" }, "unknown command 'tlvs'")
+    fails({ command = "destination_addr" }, "unknown command 'destination_addr'")
+    fails({ command = ("submit_sm"):rep(5) }, "unknown command")
+  end)
+
   it("refuses an unknown command name", function()
     fails({ command = "submit_multi" }, "unknown command 'submit_multi'")
   end)

@@ -7,6 +7,9 @@
  * Misuse (a wrong argument type) raises; bad data returns nil, err.
  * Output goes through a stack buffer, or a userdata the GC owns when it is
  * bigger, so no error can leak memory.
+ *
+ * Every function has the key cache of lsmpp_pdu.c as upvalue 1 (KEYS):
+ * the codec paths use it without a registry lookup per call.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +20,8 @@
 #include "smpp_receipt.h"
 #include "smpp_status.h"
 #include "smpp_text.h"
+
+#define KEYS lua_upvalueindex(1)
 
 /* Big enough for every PDU the gateway exchanges (W1 is 206 bytes). */
 #define STACK_OUT 1024
@@ -140,7 +145,7 @@ static int l_encode(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     smpp_pdu_clear(&pdu);
-    rc = lsmpp_fill_pdu(L, 1, &pdu, &scratch, &err);
+    rc = lsmpp_fill_pdu_k(L, KEYS, 1, &pdu, &scratch, &err);
     if (rc == SMPP_ERR_UNKNOWN_COMMAND)
         return encode_unknown(L, pdu.command_id);
     if (rc < 0)
@@ -210,7 +215,7 @@ static int l_decode(lua_State *L)
     if (rc == SMPP_ERR_UNKNOWN_COMMAND) {
         /* Header only (the codec knows nothing else of it), plus the raw
          * body so that it encodes back to the same bytes. */
-        lsmpp_push_pdu(L, &pdu);
+        lsmpp_push_pdu_k(L, KEYS, &pdu);
         lua_pushlstring(L, (const char *)s + pos + SMPP_HEADER_LEN, (size_t)n - SMPP_HEADER_LEN);
         lua_setfield(L, -2, "body");
     } else if (rc < 0) {
@@ -220,7 +225,7 @@ static int l_decode(lua_State *L)
         lua_pushinteger(L, (lua_Integer)(pos + (size_t)n + 1));
         return 4;
     } else {
-        lsmpp_push_pdu(L, &pdu);
+        lsmpp_push_pdu_k(L, KEYS, &pdu);
     }
     lua_pushinteger(L, (lua_Integer)(pos + (size_t)n + 1));
     return 2;
@@ -275,7 +280,7 @@ static int l_receipt(lua_State *L)
     if (pdu.command_id != SMPP_DELIVER_SM)
         return fail_msg(L, "not a deliver_sm");
     if (lsmpp_is_receipt(&pdu, &r))
-        lsmpp_push_receipt(L, &pdu);
+        lsmpp_push_receipt_k(L, KEYS, &pdu);
     else
         lua_pushboolean(L, 0);
     lua_pushinteger(L, (lua_Integer)(pos + (size_t)n + 1));
@@ -331,7 +336,7 @@ static int l_parse_receipt(lua_State *L)
     size_t len;
     const uint8_t *s = (const uint8_t *)luaL_checklstring(L, 1, &len);
 
-    lsmpp_push_receipt_text(L, s, len, 1);
+    lsmpp_push_receipt_text_k(L, KEYS, s, len, 1);
     return 1;
 }
 
@@ -483,7 +488,9 @@ __attribute__((visibility("default"))) int luaopen_smpp_core(lua_State *L)
 {
     size_t i, n = smpp_status_count();
 
-    luaL_newlib(L, core_funcs);
+    luaL_newlibtable(L, core_funcs);
+    lsmpp_push_keys(L);
+    luaL_setfuncs(L, core_funcs, 1);
     lsmpp_json_register(L);
 
     /* status: name -> number, every status PROTOCOL.md lists. */

@@ -83,13 +83,15 @@ static const uint32_t known_commands[] = {
  * and matching keys by name costs strlen + memcmp per candidate. Instead,
  * each lua_State gets one table of every key string, in the registry under
  * the address of cache_anchor (one per module copy, so smpp.core and
- * smpp.ev each have their own). Pushing a key is then lua_rawgeti, and
- * since Lua interns every short string, a key in a user's table is the very
- * same string object as the cached one: a pointer compare identifies it.
+ * smpp.ev each have their own); smpp.core also holds it as an upvalue of
+ * its functions, which saves the registry lookup per call. Pushing a key
+ * is then lua_rawgeti, and since Lua interns every short string (all keys
+ * are short), a key in a user's table is the very same string object as
+ * the cached one: its address identifies it.
  *
  * Slots 1..FIELD_SLOTS: the field name whose offsetof(smpp_pdu) is slot-1.
  * Then the fixed keys (enum below), then the command names, then the
- * userdata holding the string pointers for the compares.
+ * userdata (key_index) that maps string addresses back to slots.
  */
 
 enum cache_key {
@@ -119,6 +121,7 @@ enum cache_key {
     K_RECEIPTED_MESSAGE_ID,
     K_SC_INTERFACE_VERSION,
     K_MESSAGE_PAYLOAD,
+    K_EMPTY,
     K_COUNT
 };
 
@@ -149,6 +152,7 @@ static const char *const key_names[K_COUNT] = {
     "receipted_message_id",
     "sc_interface_version",
     "message_payload",
+    "", /* not a key: the empty string value, interned once */
 };
 
 #define COMMAND_COUNT (sizeof(known_commands) / sizeof(known_commands[0]))
@@ -158,11 +162,67 @@ static const char *const key_names[K_COUNT] = {
 #define SLOT_CMD(i) ((int)FIELD_SLOTS + 1 + K_COUNT + (int)(i))
 #define SLOT_PTRS ((int)FIELD_SLOTS + 1 + K_COUNT + (int)COMMAND_COUNT)
 
-typedef struct key_ptrs {
+/* Open addressing over string addresses: ~80 strings in 256 entries keeps
+ * probes short. Distinct field names across all commands: under 40. */
+#define KEY_HASH_BITS 8
+#define KEY_HASH_SIZE (1u << KEY_HASH_BITS)
+#define MAX_FIELD_IDS 40
+#define NO_FIELD 0xFF
+
+typedef struct key_entry {
+    const char *p; /* the cached string's bytes; NULL: empty entry */
+    uint16_t slot; /* its cache slot */
+    uint8_t fid;   /* field id for field names, else NO_FIELD */
+} key_entry;
+
+typedef struct key_index {
     const char *p[FIELD_SLOTS + K_COUNT + COMMAND_COUNT]; /* slot-1 -> string */
-} key_ptrs;
+    key_entry hash[KEY_HASH_SIZE];
+    /* [command index][field id]: index + 1 of the field's descriptor in
+     * smpp_pdu_fields(command), 0 when it is no field of that command. */
+    uint8_t field_at[COMMAND_COUNT][MAX_FIELD_IDS];
+} key_index;
 
 static const char cache_anchor = 0;
+
+static inline size_t key_hash(const char *p)
+{
+    return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull) >> (64 - KEY_HASH_BITS));
+}
+
+/* The entry for the string whose bytes are at p, or NULL: a string that is
+ * not cached (any key we don't know) misses after a probe or two. */
+static inline const key_entry *key_find(const key_index *ki, const char *p)
+{
+    size_t h = key_hash(p);
+
+    for (;;) {
+        const key_entry *e = &ki->hash[h];
+
+        if (e->p == p)
+            return e;
+        if (e->p == NULL)
+            return NULL;
+        h = (h + 1) & (KEY_HASH_SIZE - 1);
+    }
+}
+
+/* A string cached twice (message_state and error_code are fields of
+ * query_sm_resp and keys of their own) keeps its first entry: the field. */
+static key_entry *key_insert(key_index *ki, const char *p, int slot)
+{
+    size_t h = key_hash(p);
+
+    while (ki->hash[h].p != NULL) {
+        if (ki->hash[h].p == p)
+            return &ki->hash[h];
+        h = (h + 1) & (KEY_HASH_SIZE - 1);
+    }
+    ki->hash[h].p = p;
+    ki->hash[h].slot = (uint16_t)slot;
+    ki->hash[h].fid = NO_FIELD;
+    return &ki->hash[h];
+}
 
 /* The index of a named tag's key in the cache. */
 static int named_slot(const named_tlv *nt)
@@ -181,34 +241,49 @@ static int named_slot(const named_tlv *nt)
     }
 }
 
-static void cache_set(lua_State *L, int t, key_ptrs *kp, int slot, const char *s)
+static key_entry *cache_set(lua_State *L, int t, key_index *ki, int slot, const char *s)
 {
     lua_pushstring(L, s);
-    kp->p[slot - 1] = lua_tostring(L, -1);
+    ki->p[slot - 1] = lua_tostring(L, -1);
     lua_rawseti(L, t, slot);
+    /* The table anchors the string, and Lua never moves an object, so the
+     * address stays valid for as long as the state lives. */
+    return key_insert(ki, ki->p[slot - 1], slot);
 }
 
 static int cache_build(lua_State *L)
 {
-    key_ptrs *kp;
+    key_index *ki;
     size_t i, j, n;
-    int t;
+    int t, nfid = 0;
 
     lua_createtable(L, SLOT_PTRS, 0);
     t = lua_gettop(L);
-    kp = (key_ptrs *)lua_newuserdatauv(L, sizeof(*kp), 0);
-    memset(kp, 0, sizeof(*kp));
+    ki = (key_index *)lua_newuserdatauv(L, sizeof(*ki), 0);
+    memset(ki, 0, sizeof(*ki));
     lua_rawseti(L, t, SLOT_PTRS);
     for (i = 0; i < COMMAND_COUNT; i++) {
         const smpp_field *f = smpp_pdu_fields(known_commands[i], &n);
 
-        for (j = 0; j < n; j++)
-            if (kp->p[f[j].offset] == NULL)
-                cache_set(L, t, kp, SLOT_FIELD(f[j].offset), f[j].name);
-        cache_set(L, t, kp, SLOT_CMD(i), smpp_command_name(known_commands[i]));
+        for (j = 0; j < n; j++) {
+            const key_entry *e;
+
+            if (ki->p[f[j].offset] == NULL) {
+                key_entry *ne = cache_set(L, t, ki, SLOT_FIELD(f[j].offset), f[j].name);
+
+                /* Fixed sizes: a new field name in smpp_pdu.h that
+                 * overflows them must fail loudly in every test. */
+                if (nfid >= MAX_FIELD_IDS)
+                    luaL_error(L, "lsmpp_pdu.c: raise MAX_FIELD_IDS");
+                ne->fid = (uint8_t)nfid++;
+            }
+            e = key_find(ki, ki->p[f[j].offset]);
+            ki->field_at[i][e->fid] = (uint8_t)(j + 1);
+        }
+        cache_set(L, t, ki, SLOT_CMD(i), smpp_command_name(known_commands[i]));
     }
     for (i = 0; i < K_COUNT; i++)
-        cache_set(L, t, kp, SLOT_KEY(i), key_names[i]);
+        cache_set(L, t, ki, SLOT_KEY(i), key_names[i]);
     lua_pushlightuserdata(L, (void *)&cache_anchor);
     lua_pushvalue(L, t);
     lua_rawset(L, LUA_REGISTRYINDEX);
@@ -226,22 +301,27 @@ static int cache_push(lua_State *L)
     return cache_build(L);
 }
 
-/* The pointers, without leaving anything on the stack (the registry keeps
- * the userdata alive). */
-static const key_ptrs *cache_ptrs(lua_State *L)
+void lsmpp_push_keys(lua_State *L)
 {
-    const key_ptrs *kp;
-    int t = cache_push(L);
-
-    lua_rawgeti(L, t, SLOT_PTRS);
-    kp = (const key_ptrs *)lua_touserdata(L, -1);
-    lua_pop(L, 2);
-    return kp;
+    luaL_checkstack(L, 4, NULL);
+    (void)cache_push(L);
 }
 
-#define KEY_PTR(kp, slot) ((kp)->p[(slot)-1])
+/* The key index of the cache at keys, without leaving anything on the
+ * stack (the cache keeps the userdata alive). */
+static const key_index *cache_index(lua_State *L, int keys)
+{
+    const key_index *ki;
 
-/* t[cache[slot]] = value on top (popped). */
+    lua_rawgeti(L, keys, SLOT_PTRS);
+    ki = (const key_index *)lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return ki;
+}
+
+/* t[cache[slot]] = value on top (popped). For values that must be pushed
+ * before their key is known; otherwise push the key first and spare the
+ * lua_insert. */
 static inline void set_slot(lua_State *L, int cache, int t, int slot)
 {
     lua_rawgeti(L, cache, slot);
@@ -251,11 +331,12 @@ static inline void set_slot(lua_State *L, int cache, int t, int slot)
 
 /* ---- pushing ------------------------------------------------------------ */
 
-/* lua_pushlstring(L, NULL, 0) is fine in 5.4 but not promised by 5.1. */
-static inline void push_bytes(lua_State *L, const uint8_t *p, size_t len)
+/* The empty string comes from the cache: interning it anew costs a hash
+ * lookup, and lua_pushlstring(L, NULL, 0) is not promised by 5.1. */
+static inline void push_bytes(lua_State *L, int cache, const uint8_t *p, size_t len)
 {
     if (len == 0)
-        lua_pushliteral(L, "");
+        lua_rawgeti(L, cache, SLOT_KEY(K_EMPTY));
     else
         lua_pushlstring(L, (const char *)p, len);
 }
@@ -266,10 +347,12 @@ static void push_neterr(lua_State *L, int cache, const uint8_t *v)
 
     lua_createtable(L, 0, 2);
     t = lua_gettop(L);
+    lua_rawgeti(L, cache, SLOT_KEY(K_NETWORK_TYPE));
     lua_pushinteger(L, v[0]);
-    set_slot(L, cache, t, SLOT_KEY(K_NETWORK_TYPE));
+    lua_rawset(L, t);
+    lua_rawgeti(L, cache, SLOT_KEY(K_ERROR_CODE));
     lua_pushinteger(L, (v[1] << 8) | v[2]);
-    set_slot(L, cache, t, SLOT_KEY(K_ERROR_CODE));
+    lua_rawset(L, t);
 }
 
 /* Push the value of t as Lua sees it. Returns 1 when the value is typed
@@ -285,9 +368,9 @@ static int push_tlv_value(lua_State *L, int cache, const named_tlv *nt, const sm
         switch (nt->kind) {
         case TK_CSTRING:
             if (t->len > 0 && t->value[t->len - 1] == 0) {
-                push_bytes(L, t->value, t->len - 1u);
+                push_bytes(L, cache, t->value, t->len - 1u);
             } else {
-                push_bytes(L, t->value, t->len);
+                push_bytes(L, cache, t->value, t->len);
                 *no_nul = 1;
             }
             return 1;
@@ -302,14 +385,16 @@ static int push_tlv_value(lua_State *L, int cache, const named_tlv *nt, const sm
             push_neterr(L, cache, t->value);
             return 1;
         default:
-            push_bytes(L, t->value, t->len);
+            push_bytes(L, cache, t->value, t->len);
             return 1;
         }
     }
-    push_bytes(L, t->value, t->len);
+    push_bytes(L, cache, t->value, t->len);
     return 0;
 }
 
+/* Keys go on the stack before their values throughout: lua_rawset then
+ * needs no lua_insert (a rotation of the stack top). */
 static void push_tlvs(lua_State *L, int cache, const smpp_pdu *pdu)
 {
     unsigned seen = 0;
@@ -323,7 +408,7 @@ static void push_tlvs(lua_State *L, int cache, const smpp_pdu *pdu)
         const named_tlv *nt = named_by_tag(t->tag);
         int no_nul, typed, e;
 
-        lua_createtable(L, 0, 4);
+        lua_createtable(L, 0, nt != NULL ? 4 : 2);
         e = lua_gettop(L);
         lua_rawgeti(L, cache, SLOT_KEY(K_TAG));
         lua_pushinteger(L, t->tag);
@@ -333,18 +418,21 @@ static void push_tlvs(lua_State *L, int cache, const smpp_pdu *pdu)
             lua_rawgeti(L, cache, named_slot(nt));
             lua_rawset(L, e);
         }
+        lua_rawgeti(L, cache, SLOT_KEY(K_VALUE));
         typed = push_tlv_value(L, cache, nt, t, &no_nul);
         /* The first TLV of a named tag also goes to tlvs[name], as the
          * codec's smpp_pdu_find_tlv would pick it. */
         if (typed && !(seen & (1u << (nt - named_tlvs)))) {
             seen |= 1u << (nt - named_tlvs);
-            lua_pushvalue(L, -1);
-            set_slot(L, cache, tbl, named_slot(nt));
+            lua_rawgeti(L, cache, named_slot(nt));
+            lua_pushvalue(L, -2);
+            lua_rawset(L, tbl);
         }
-        set_slot(L, cache, e, SLOT_KEY(K_VALUE));
+        lua_rawset(L, e);
         if (no_nul) {
+            lua_rawgeti(L, cache, SLOT_KEY(K_NUL));
             lua_pushboolean(L, 0);
-            set_slot(L, cache, e, SLOT_KEY(K_NUL));
+            lua_rawset(L, e);
         }
         lua_rawseti(L, tbl, (int)i + 1);
     }
@@ -377,15 +465,13 @@ static int command_index(uint32_t id)
     return -1;
 }
 
-void lsmpp_push_pdu(lua_State *L, const smpp_pdu *pdu)
+static void push_pdu(lua_State *L, int cache, const smpp_pdu *pdu)
 {
     size_t n = 0, i;
     const smpp_field *f = smpp_pdu_fields(pdu->command_id, &n);
     int bodyless = f != NULL && is_bodyless(pdu, n);
-    int cache, t, cmd = command_index(pdu->command_id);
+    int t, cmd = command_index(pdu->command_id);
 
-    luaL_checkstack(L, 10, NULL);
-    cache = cache_push(L);
     lua_createtable(L, 0, 4 + (bodyless ? 0 : (int)n));
     t = lua_gettop(L);
     lua_rawgeti(L, cache, SLOT_KEY(K_COMMAND));
@@ -401,8 +487,9 @@ void lsmpp_push_pdu(lua_State *L, const smpp_pdu *pdu)
     lsmpp_push_u32(L, pdu->sequence_number);
     lua_rawset(L, t);
     if (f != NULL && bodyless) {
+        lua_rawgeti(L, cache, SLOT_KEY(K_HAS_BODY));
         lua_pushboolean(L, 0);
-        set_slot(L, cache, t, SLOT_KEY(K_HAS_BODY));
+        lua_rawset(L, t);
     } else if (f != NULL) {
         for (i = 0; i < n; i++) {
             const char *base = (const char *)pdu + f[i].offset;
@@ -412,16 +499,32 @@ void lsmpp_push_pdu(lua_State *L, const smpp_pdu *pdu)
                 lua_pushinteger(L, *(const uint8_t *)base);
             } else {
                 const smpp_bytes *b = (const smpp_bytes *)base;
-                push_bytes(L, b->ptr, b->len);
+                push_bytes(L, cache, b->ptr, b->len);
             }
             lua_rawset(L, t);
         }
         if (pdu->tlv_count != 0) {
+            lua_rawgeti(L, cache, SLOT_KEY(K_TLVS));
             push_tlvs(L, cache, pdu);
-            set_slot(L, cache, t, SLOT_KEY(K_TLVS));
+            lua_rawset(L, t);
         }
     }
+}
+
+void lsmpp_push_pdu(lua_State *L, const smpp_pdu *pdu)
+{
+    int cache;
+
+    luaL_checkstack(L, 12, NULL);
+    cache = cache_push(L);
+    push_pdu(L, cache, pdu);
     lua_remove(L, cache);
+}
+
+void lsmpp_push_pdu_k(lua_State *L, int keys, const smpp_pdu *pdu)
+{
+    luaL_checkstack(L, 10, NULL);
+    push_pdu(L, keys, pdu);
 }
 
 void lsmpp_push_status(lua_State *L, uint32_t status)
@@ -472,61 +575,75 @@ int lsmpp_is_receipt(const smpp_pdu *deliver, smpp_receipt *r)
            smpp_pdu_find_tlv(deliver, SMPP_TLV_MESSAGE_STATE) != NULL;
 }
 
-/* t[key] = b when the receipt text had the field (ptr set, even if the value
- * is empty); nil otherwise. */
-static void set_receipt_field(lua_State *L, int cache, int t, int key, const smpp_bytes *b)
+/* t[cache[slot]] = b when the receipt text had the field (ptr set, even if
+ * the value is empty); nil otherwise. */
+static void set_receipt_field(lua_State *L, int cache, int t, int slot, const smpp_bytes *b)
 {
     if (b->ptr == NULL)
         return;
-    lua_rawgeti(L, cache, SLOT_KEY(key));
-    push_bytes(L, b->ptr, b->len);
+    lua_rawgeti(L, cache, slot);
+    push_bytes(L, cache, b->ptr, b->len);
     lua_rawset(L, t);
 }
 
 static void set_receipt_fields(lua_State *L, int cache, int t, const smpp_receipt *r)
 {
-    set_receipt_field(L, cache, t, K_STAT, &r->stat);
-    set_receipt_field(L, cache, t, K_ERR, &r->err);
-    set_receipt_field(L, cache, t, K_SUB, &r->sub);
-    set_receipt_field(L, cache, t, K_DLVRD, &r->dlvrd);
-    set_receipt_field(L, cache, t, K_SUBMIT_DATE, &r->submit_date);
-    set_receipt_field(L, cache, t, K_DONE_DATE, &r->done_date);
-    set_receipt_field(L, cache, t, K_TEXT, &r->text);
+    set_receipt_field(L, cache, t, SLOT_KEY(K_STAT), &r->stat);
+    set_receipt_field(L, cache, t, SLOT_KEY(K_ERR), &r->err);
+    set_receipt_field(L, cache, t, SLOT_KEY(K_SUB), &r->sub);
+    set_receipt_field(L, cache, t, SLOT_KEY(K_DLVRD), &r->dlvrd);
+    set_receipt_field(L, cache, t, SLOT_KEY(K_SUBMIT_DATE), &r->submit_date);
+    set_receipt_field(L, cache, t, SLOT_KEY(K_DONE_DATE), &r->done_date);
+    set_receipt_field(L, cache, t, SLOT_KEY(K_TEXT), &r->text);
+}
+
+static void push_receipt_text(lua_State *L, int cache, const uint8_t *text, size_t len, int raw_idx)
+{
+    smpp_receipt r;
+    int t;
+
+    smpp_receipt_parse(text, len, &r);
+    lua_createtable(L, 0, 9);
+    t = lua_gettop(L);
+    set_receipt_field(L, cache, t, SLOT_KEY(K_ID), &r.id);
+    set_receipt_fields(L, cache, t, &r);
+    lua_rawgeti(L, cache, SLOT_KEY(K_RAW));
+    if (raw_idx != 0)
+        lua_pushvalue(L, raw_idx);
+    else
+        push_bytes(L, cache, text, len);
+    lua_rawset(L, t);
 }
 
 void lsmpp_push_receipt_text(lua_State *L, const uint8_t *text, size_t len, int raw_idx)
 {
-    smpp_receipt r;
-    int cache, t;
+    int cache;
 
     if (raw_idx != 0)
         raw_idx = lua_absindex(L, raw_idx);
-    smpp_receipt_parse(text, len, &r);
     luaL_checkstack(L, 8, NULL);
     cache = cache_push(L);
-    lua_createtable(L, 0, 9);
-    t = lua_gettop(L);
-    set_receipt_field(L, cache, t, K_ID, &r.id);
-    set_receipt_fields(L, cache, t, &r);
-    if (raw_idx != 0)
-        lua_pushvalue(L, raw_idx);
-    else
-        push_bytes(L, text, len);
-    set_slot(L, cache, t, SLOT_KEY(K_RAW));
+    push_receipt_text(L, cache, text, len, raw_idx);
     lua_remove(L, cache);
 }
 
-void lsmpp_push_receipt(lua_State *L, const smpp_pdu *deliver)
+void lsmpp_push_receipt_text_k(lua_State *L, int keys, const uint8_t *text, size_t len, int raw_idx)
+{
+    if (raw_idx != 0)
+        raw_idx = lua_absindex(L, raw_idx);
+    luaL_checkstack(L, 6, NULL);
+    push_receipt_text(L, keys, text, len, raw_idx);
+}
+
+static void push_receipt(lua_State *L, int cache, const smpp_pdu *deliver)
 {
     smpp_receipt r;
     smpp_bytes text;
     const smpp_tlv *tlv;
-    int cache, t;
+    int t;
 
     (void)lsmpp_is_receipt(deliver, &r);
     text = receipt_text(deliver);
-    luaL_checkstack(L, 10, NULL);
-    cache = cache_push(L);
     lua_createtable(L, 0, 18);
     t = lua_gettop(L);
 
@@ -534,11 +651,11 @@ void lsmpp_push_receipt(lua_State *L, const smpp_pdu *deliver)
     if (tlv != NULL) {
         /* Strip the C-Octet String's NUL, when it came with one. */
         size_t len = tlv->len > 0 && tlv->value[tlv->len - 1] == 0 ? tlv->len - 1u : tlv->len;
-        push_bytes(L, tlv->value, len);
-        set_slot(L, cache, t, SLOT_FIELD(offsetof(smpp_pdu, message_id)));
-    } else if (r.id.ptr != NULL) {
-        push_bytes(L, r.id.ptr, r.id.len);
-        set_slot(L, cache, t, SLOT_FIELD(offsetof(smpp_pdu, message_id)));
+        lua_rawgeti(L, cache, SLOT_FIELD(offsetof(smpp_pdu, message_id)));
+        push_bytes(L, cache, tlv->value, len);
+        lua_rawset(L, t);
+    } else {
+        set_receipt_field(L, cache, t, SLOT_FIELD(offsetof(smpp_pdu, message_id)), &r.id);
     }
     set_receipt_fields(L, cache, t, &r);
 
@@ -546,32 +663,56 @@ void lsmpp_push_receipt(lua_State *L, const smpp_pdu *deliver)
     if (tlv != NULL && tlv->len == 1) {
         const char *state = smpp_message_state_name(tlv->value[0]);
 
+        lua_rawgeti(L, cache, SLOT_KEY(K_MESSAGE_STATE));
         lua_pushinteger(L, tlv->value[0]);
-        set_slot(L, cache, t, SLOT_KEY(K_MESSAGE_STATE));
+        lua_rawset(L, t);
         if (state != NULL) {
+            lua_rawgeti(L, cache, SLOT_KEY(K_STATE));
             lua_pushstring(L, state);
-            set_slot(L, cache, t, SLOT_KEY(K_STATE));
+            lua_rawset(L, t);
         }
     }
     tlv = smpp_pdu_find_tlv(deliver, SMPP_TLV_NETWORK_ERROR_CODE);
     if (tlv != NULL && tlv->len == 3) {
+        lua_rawgeti(L, cache, SLOT_KEY(K_NETWORK_ERROR_CODE));
         push_neterr(L, cache, tlv->value);
-        set_slot(L, cache, t, SLOT_KEY(K_NETWORK_ERROR_CODE));
+        lua_rawset(L, t);
     }
-    push_bytes(L, deliver->destination_addr.ptr, deliver->destination_addr.len);
-    set_slot(L, cache, t, SLOT_FIELD(offsetof(smpp_pdu, destination_addr)));
-    push_bytes(L, deliver->source_addr.ptr, deliver->source_addr.len);
-    set_slot(L, cache, t, SLOT_FIELD(offsetof(smpp_pdu, source_addr)));
+    lua_rawgeti(L, cache, SLOT_FIELD(offsetof(smpp_pdu, destination_addr)));
+    push_bytes(L, cache, deliver->destination_addr.ptr, deliver->destination_addr.len);
+    lua_rawset(L, t);
+    lua_rawgeti(L, cache, SLOT_FIELD(offsetof(smpp_pdu, source_addr)));
+    push_bytes(L, cache, deliver->source_addr.ptr, deliver->source_addr.len);
+    lua_rawset(L, t);
+    lua_rawgeti(L, cache, SLOT_FIELD(offsetof(smpp_pdu, esm_class)));
     lua_pushinteger(L, deliver->esm_class);
-    set_slot(L, cache, t, SLOT_FIELD(offsetof(smpp_pdu, esm_class)));
-    push_bytes(L, text.ptr, text.len);
-    set_slot(L, cache, t, SLOT_KEY(K_RAW));
+    lua_rawset(L, t);
+    lua_rawgeti(L, cache, SLOT_KEY(K_RAW));
+    push_bytes(L, cache, text.ptr, text.len);
+    lua_rawset(L, t);
     /* Always a table here, even when empty: receipt handlers index it. */
+    lua_rawgeti(L, cache, SLOT_KEY(K_TLVS));
     push_tlvs(L, cache, deliver);
-    set_slot(L, cache, t, SLOT_KEY(K_TLVS));
+    lua_rawset(L, t);
+    lua_rawgeti(L, cache, SLOT_KEY(K_SEQUENCE_NUMBER));
     lsmpp_push_u32(L, deliver->sequence_number);
-    set_slot(L, cache, t, SLOT_KEY(K_SEQUENCE_NUMBER));
+    lua_rawset(L, t);
+}
+
+void lsmpp_push_receipt(lua_State *L, const smpp_pdu *deliver)
+{
+    int cache;
+
+    luaL_checkstack(L, 14, NULL);
+    cache = cache_push(L);
+    push_receipt(L, cache, deliver);
     lua_remove(L, cache);
+}
+
+void lsmpp_push_receipt_k(lua_State *L, int keys, const smpp_pdu *deliver)
+{
+    luaL_checkstack(L, 12, NULL);
+    push_receipt(L, keys, deliver);
 }
 
 /* ---- table -> pdu --------------------------------------------------------- */
@@ -620,7 +761,7 @@ static int get_uint(lua_State *L, int idx, const char *label, uint32_t max, uint
 }
 
 /* The descriptor named key in a command's table, by name: for error
- * messages only (the hot path matches by identity, find_field_ptr). */
+ * messages only (the hot path matches by identity, field_of). */
 static const smpp_field *find_field(const smpp_field *f, size_t n, const char *key, size_t klen)
 {
     size_t i;
@@ -632,14 +773,21 @@ static const smpp_field *find_field(const smpp_field *f, size_t n, const char *k
     return NULL;
 }
 
-/* The same by string identity (see "key cache"): no byte is compared. */
-static const smpp_field *find_field_ptr(const smpp_field *f, size_t n, const key_ptrs *kp,
-                                        const char *key)
+/* The descriptor of the key whose cache entry is e, for the command at
+ * index cmd of known_commands, by string identity (see "key cache"): no
+ * byte is compared. cmd < 0 (a command the cache does not list) scans the
+ * command's descriptors instead. */
+static inline const smpp_field *field_of(const key_index *ki, const key_entry *e, int cmd,
+                                         const smpp_field *f, size_t n)
 {
     size_t i;
 
+    if (e->fid == NO_FIELD)
+        return NULL;
+    if (cmd >= 0)
+        return ki->field_at[cmd][e->fid] != 0 ? &f[ki->field_at[cmd][e->fid] - 1] : NULL;
     for (i = 0; i < n; i++)
-        if (kp->p[f[i].offset] == key)
+        if (ki->p[f[i].offset] == e->p)
             return &f[i];
     return NULL;
 }
@@ -992,22 +1140,41 @@ static int fill_tlvs(lua_State *L, int t, smpp_pdu *pdu, lsmpp_scratch *sc, smpp
     return 0;
 }
 
-int lsmpp_fill_pdu(lua_State *L, int idx, smpp_pdu *pdu, lsmpp_scratch *scratch, smpp_error *err)
+/* The string value `command` at idx, when it names a command by the
+ * cached string (every command name is short, hence interned): no
+ * strcmp. Returns the command's index in known_commands, or -1 for the
+ * other cases, which set_command handles. */
+static int cached_command(lua_State *L, int idx, const key_index *ki)
 {
+    const key_entry *e;
+
+    if (lua_type(L, idx) != LUA_TSTRING)
+        return -1;
+    e = key_find(ki, lua_tostring(L, idx));
+    if (e == NULL || e->slot < SLOT_CMD(0) || e->slot >= SLOT_CMD(COMMAND_COUNT))
+        return -1;
+    return e->slot - SLOT_CMD(0);
+}
+
+/* lsmpp_fill_pdu with the key cache at keys (absolute or upvalue index)
+ * and the table at the absolute index idx. */
+static int fill_pdu(lua_State *L, int keys, int idx, smpp_pdu *pdu, lsmpp_scratch *scratch,
+                    smpp_error *err)
+{
+    const key_index *ki = cache_index(L, keys);
     const smpp_field *fields;
     size_t nfields = 0;
-    int top = lua_gettop(L), rc = 0, body_keys = 0, has_tlvs = 0, has_body = -1;
-    const key_ptrs *kp;
+    int top = lua_gettop(L), rc = 0, body_keys = 0, has_tlvs = 0, has_body = -1, cmd;
 
-    idx = lua_absindex(L, idx);
     scratch->used = 0;
-    luaL_checkstack(L, 8, NULL);
-    kp = cache_ptrs(L);
 
     /* The command first: it decides which keys are fields. */
-    lua_pushstring(L, KEY_PTR(kp, SLOT_KEY(K_COMMAND)));
+    lua_rawgeti(L, keys, SLOT_KEY(K_COMMAND));
     lua_rawget(L, idx);
-    if (!lua_isnil(L, -1))
+    cmd = cached_command(L, -1, ki);
+    if (cmd >= 0)
+        pdu->command_id = known_commands[cmd];
+    else if (!lua_isnil(L, -1))
         rc = set_command(L, -1, pdu, err);
     lua_pop(L, 1);
     if (rc < 0)
@@ -1015,39 +1182,48 @@ int lsmpp_fill_pdu(lua_State *L, int idx, smpp_pdu *pdu, lsmpp_scratch *scratch,
     fields = smpp_pdu_fields(pdu->command_id, &nfields);
     if (fields == NULL)
         return fail(err, SMPP_ERR_ARG, "command missing");
+    if (cmd < 0)
+        cmd = command_index(pdu->command_id);
 
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        const smpp_field *f;
-        const char *k;
-        size_t klen;
+        const key_entry *e;
+        const smpp_field *f = NULL;
+        int slot = 0;
 
         if (lua_type(L, -2) != LUA_TSTRING) {
             rc = fail(err, SMPP_ERR_ARG, "unknown field (a %s key)", luaL_typename(L, -2));
             break;
         }
-        k = lua_tolstring(L, -2, &klen);
-        f = find_field_ptr(fields, nfields, kp, k);
+        /* One probe of the key index decides what the key is. */
+        e = key_find(ki, lua_tostring(L, -2));
+        if (e != NULL) {
+            slot = e->slot;
+            f = field_of(ki, e, cmd, fields, nfields);
+        }
         if (f != NULL) {
             body_keys++;
             rc = set_field(L, -1, f, pdu, err);
-        } else if (k == KEY_PTR(kp, SLOT_KEY(K_COMMAND))) {
+        } else if (slot == SLOT_KEY(K_COMMAND)) {
             /* done above */
-        } else if (k == KEY_PTR(kp, SLOT_KEY(K_SEQUENCE_NUMBER))) {
+        } else if (slot == SLOT_KEY(K_SEQUENCE_NUMBER)) {
             rc = get_uint(L, -1, "sequence_number", 0xFFFFFFFFu, &pdu->sequence_number, err);
-        } else if (k == KEY_PTR(kp, SLOT_KEY(K_COMMAND_STATUS))) {
+        } else if (slot == SLOT_KEY(K_COMMAND_STATUS)) {
             rc = get_uint(L, -1, "command_status", 0xFFFFFFFFu, &pdu->command_status, err);
-        } else if (k == KEY_PTR(kp, SLOT_KEY(K_TLVS))) {
+        } else if (slot == SLOT_KEY(K_TLVS)) {
             body_keys++;
             has_tlvs = 1;
             if (lua_type(L, -1) != LUA_TTABLE)
                 rc = type_error(L, -1, "tlvs", "table", err);
-        } else if (k == KEY_PTR(kp, SLOT_KEY(K_HAS_BODY))) {
+        } else if (slot == SLOT_KEY(K_HAS_BODY)) {
             if (lua_type(L, -1) != LUA_TBOOLEAN)
                 rc = type_error(L, -1, "has_body", "boolean", err);
             else
                 has_body = lua_toboolean(L, -1);
         } else {
+            size_t klen;
+            const char *k = lua_tolstring(L, -2, &klen);
+
             rc = not_a_field(k, klen, pdu->command_id, err);
         }
         if (rc < 0)
@@ -1083,6 +1259,26 @@ int lsmpp_fill_pdu(lua_State *L, int idx, smpp_pdu *pdu, lsmpp_scratch *scratch,
         pdu->has_body = 1;
     }
     return 0;
+}
+
+int lsmpp_fill_pdu(lua_State *L, int idx, smpp_pdu *pdu, lsmpp_scratch *scratch, smpp_error *err)
+{
+    int cache, rc;
+
+    idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 9, NULL);
+    cache = cache_push(L);
+    rc = fill_pdu(L, cache, idx, pdu, scratch, err);
+    lua_settop(L, cache - 1);
+    return rc;
+}
+
+int lsmpp_fill_pdu_k(lua_State *L, int keys, int idx, smpp_pdu *pdu, lsmpp_scratch *scratch,
+                     smpp_error *err)
+{
+    idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 8, NULL);
+    return fill_pdu(L, keys, idx, pdu, scratch, err);
 }
 
 int lsmpp_to_pdu(lua_State *L, int idx, smpp_pdu *pdu, lsmpp_scratch *scratch, smpp_error *err)

@@ -111,4 +111,23 @@ void lsmpp_push_status(lua_State *L, uint32_t status);
 /* Push the TLV array of pdu as it appears under the `tlvs` key. */
 void lsmpp_push_tlvs(lua_State *L, const smpp_pdu *pdu);
 
+/*
+ * The same conversions with the key cache passed in, for a module that
+ * keeps it as an upvalue of its functions (smpp.core): that saves the
+ * registry lookup the functions above make on every call.
+ *
+ * lsmpp_push_keys pushes the cache of the interned key strings every
+ * function here uses (created on first use; one per lua_State and module
+ * copy, anchored in the registry). keys is where it sits: an upvalue
+ * index (lua_upvalueindex) or an absolute stack index. Borrowing, returns,
+ * errors and the stack needs are those of the function without _k.
+ */
+void lsmpp_push_keys(lua_State *L);
+void lsmpp_push_pdu_k(lua_State *L, int keys, const smpp_pdu *pdu);
+int lsmpp_fill_pdu_k(lua_State *L, int keys, int idx, smpp_pdu *pdu, lsmpp_scratch *scratch,
+                     smpp_error *err);
+void lsmpp_push_receipt_k(lua_State *L, int keys, const smpp_pdu *deliver);
+void lsmpp_push_receipt_text_k(lua_State *L, int keys, const uint8_t *text, size_t len,
+                               int raw_idx);
+
 #endif
