@@ -158,6 +158,26 @@ describe("smpp.pdu.receipt", function()
     assert.same({ network_type = 3, error_code = 0x0105 }, r.network_error_code)
   end)
 
+  it("gives stat in upper case whatever case the text used", function()
+    local r = pdu.receipt(deliver { short_message = "id:9 Stat:delivrd err:000" })
+    assert.equal("DELIVRD", r.stat)
+    assert.equal("id:9 Stat:delivrd err:000", r.raw)
+  end)
+
+  it("derives stat from message_state when the text has none", function()
+    local r = pdu.receipt(deliver { tlvs = { receipted_message_id = "m1", message_state = 2 } })
+    assert.equal("DELIVRD", r.stat)
+    r = pdu.receipt(deliver { tlvs = { receipted_message_id = "m1", message_state = 5 } })
+    assert.equal("UNDELIV", r.stat)
+  end)
+
+  it("keeps the text's stat over the one message_state implies", function()
+    local r = pdu.receipt(deliver {
+      short_message = "id:m1 stat:EXPIRED", tlvs = { message_state = 2 },
+    })
+    assert.equal("EXPIRED", r.stat)
+  end)
+
   it("keeps a receipted_message_id that came without its NUL", function()
     local r = pdu.receipt(deliver {
       tlvs = { { tag = 0x001E, value = "abc", nul = false } },

@@ -586,9 +586,40 @@ static void set_receipt_field(lua_State *L, int cache, int t, int slot, const sm
     lua_rawset(L, t);
 }
 
+/* t.stat, upper-cased: the text is parsed leniently ("stat:delivrd" is
+ * seen in the wild) but callers compare with "DELIVRD". */
+static void set_receipt_stat(lua_State *L, int cache, int t, const smpp_bytes *b)
+{
+    char up[32];
+    size_t i;
+
+    if (b->ptr == NULL)
+        return;
+    if (b->len > sizeof(up)) {
+        set_receipt_field(L, cache, t, SLOT_KEY(K_STAT), b);
+        return;
+    }
+    for (i = 0; i < b->len; i++) {
+        char c = (char)b->ptr[i];
+        up[i] = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+    }
+    lua_rawgeti(L, cache, SLOT_KEY(K_STAT));
+    lua_pushlstring(L, up, b->len);
+    lua_rawset(L, t);
+}
+
+/* The receipt-text stat word for a message_state (SMPP 3.4 Appendix B and
+ * 5.2.28), for receipts that carry the TLV but no text. */
+static const char *stat_for_state(unsigned state)
+{
+    static const char *const stats[] = {"ENROUTE", "DELIVRD", "EXPIRED", "DELETED",
+                                        "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD"};
+    return state >= 1 && state <= 8 ? stats[state - 1] : NULL;
+}
+
 static void set_receipt_fields(lua_State *L, int cache, int t, const smpp_receipt *r)
 {
-    set_receipt_field(L, cache, t, SLOT_KEY(K_STAT), &r->stat);
+    set_receipt_stat(L, cache, t, &r->stat);
     set_receipt_field(L, cache, t, SLOT_KEY(K_ERR), &r->err);
     set_receipt_field(L, cache, t, SLOT_KEY(K_SUB), &r->sub);
     set_receipt_field(L, cache, t, SLOT_KEY(K_DLVRD), &r->dlvrd);
@@ -669,6 +700,11 @@ static void push_receipt(lua_State *L, int cache, const smpp_pdu *deliver)
         if (state != NULL) {
             lua_rawgeti(L, cache, SLOT_KEY(K_STATE));
             lua_pushstring(L, state);
+            lua_rawset(L, t);
+        }
+        if (r.stat.ptr == NULL && stat_for_state(tlv->value[0]) != NULL) {
+            lua_rawgeti(L, cache, SLOT_KEY(K_STAT));
+            lua_pushstring(L, stat_for_state(tlv->value[0]));
             lua_rawset(L, t);
         }
     }
