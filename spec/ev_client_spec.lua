@@ -185,6 +185,72 @@ describe("smpp.ev client", function()
       assert.are.same({ n = 3, nil, "ESME_RTHROTTLED", 0x58 }, calls[3][1])
     end)
 
+    it("passes submit's extra argument back as the callback's fifth, whatever the outcome",
+       function()
+      local statuses = { 0, 0x45, 0 }
+      local i = 0
+      srv = loop.server { on_submit = function() i = i + 1; return statuses[i], "m" .. i end }
+      local c = track(loop.bound(srv:port()))
+      local got = {}
+      local function cb(...) got[#got + 1] = table.pack(...) end
+      local arg1, arg2 = { "first" }, { "second" }
+      assert.is_true(c:submit({ destination_addr = "+1" }, cb, arg1))
+      assert.is_true(c:submit({ destination_addr = "+1" }, cb, arg2))
+      assert.is_true(c:submit({ destination_addr = "+1" }, cb)) -- none: as before
+      assert.is_true(wait(function() return #got == 3 end))
+      assert.are.equal(5, got[1].n)
+      assert.are.equal("m1", got[1][1].message_id)
+      assert.are.equal(arg1, got[1][5])
+      assert.are.same({ n = 5, nil, "ESME_RSUBMITFAIL", 0x45, nil, arg2 }, got[2])
+      assert.are.equal(1, got[3].n)
+      assert.has_error(function() c:submit({ destination_addr = "+1" }, nil, arg1) end)
+    end)
+
+    it("passes the extra argument to a request ended by close()", function()
+      srv = loop.server { on_submit = function() end }
+      local c = track(loop.bound(srv:port()))
+      local got
+      c:submit({ destination_addr = "+1" }, function(...) got = table.pack(...) end, "tok")
+      c:close()
+      assert.is_true(wait(function() return got end))
+      assert.are.same({ n = 5, nil, "closed", nil, nil, "tok" }, got)
+    end)
+
+    it("writes a submit made from a timer callback before the loop sleeps", function()
+      -- Inside the loop a submit only marks the link dirty. Nothing but the
+      -- flush before the loop blocks writes it here: no read, no ticking
+      -- timer. Lost, the loop would sleep until the guard.
+      srv = loop.server { on_submit = function() return 0, "t" end }
+      local c = track(loop.bound(srv:port()))
+      local res
+      local guard = ev.timer(3, function() ev.stop() end)
+      ev.timer(0.01, function()
+        assert(c:submit({ destination_addr = "+1" }, function(r)
+          res = r
+          ev.stop()
+        end))
+      end)
+      ev.run()
+      guard:stop()
+      assert.are.equal("t", res and res.message_id)
+    end)
+
+    it("has written a submit when it returns outside the loop, or when run_once does", function()
+      srv = loop.server { on_submit = function() end }
+      local c = track(loop.bound(srv:port()))
+      local before = c:stats().bytes_out
+      assert.is_true(c:submit({ destination_addr = "+1" }))
+      local after_top = c:stats().bytes_out
+      assert.is_true(after_top > before)
+      local fired = false
+      ev.timer(0, function()
+        fired = true
+        c:submit({ destination_addr = "+1" })
+      end)
+      while not fired do ev.run_once() end
+      assert.is_true(c:stats().bytes_out > after_top)
+    end)
+
     it("keeps at most `window` requests in flight and queues the rest", function()
       local pending = {}
       srv = loop.server {

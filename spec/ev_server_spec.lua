@@ -181,6 +181,116 @@ describe("smpp.ev server", function()
     assert.matches("nope", bad_err)
   end)
 
+  it("passes deliver's extra argument back as the callback's fifth", function()
+    local conn
+    srv = loop.server { on_bind = function(cn) conn = cn; return 0 end }
+    local c = track(loop.bound(srv:port()))
+    c:on_receipt(function() end)
+    local got
+    local tok = {}
+    assert.is_true(conn:deliver({ destination_addr = "+65",
+                                  short_message = loop.receipt_text:format("d2") },
+      function(...) got = table.pack(...) end, tok))
+    assert.is_true(wait(function() return got end))
+    assert.are.equal(5, got.n)
+    assert.are.equal("", got[1].message_id)
+    assert.are.equal(tok, got[5])
+    assert.has_error(function() conn:deliver({ destination_addr = "+1" }, nil, tok) end)
+  end)
+
+  it("writes a deliver queued for one conn from another conn's handler", function()
+    local conns = {}
+    srv = loop.server {
+      on_bind = function(cn) table.insert(conns, cn); return 0 end,
+      on_submit = function(conn)
+        local other = conns[1] == conn and conns[2] or conns[1]
+        other:deliver { destination_addr = "+1", short_message = loop.receipt_text:format("x") }
+        return 0, "a"
+      end,
+    }
+    local a = track(loop.bound(srv:port()))
+    local b = track(loop.bound(srv:port()))
+    local got
+    b:on_receipt(function(r)
+      got = r.message_id
+      ev.stop()
+    end)
+    a:submit { destination_addr = "+1" }
+    -- No ticking timer: only the flush before the loop blocks writes it.
+    local guard = ev.timer(3, function() ev.stop() end)
+    ev.run()
+    guard:stop()
+    assert.are.equal("x", got)
+  end)
+
+  it("gets every receipt to a client submitting at window 100 through a small deliver window",
+     function()
+    -- The simulator's receipt path in small: receipts that find the
+    -- session's deliver queue full wait in a backlog, and each finished
+    -- deliver_sm lets the next one in. Any lost wakeup (output queued and
+    -- never written, a read not resumed) stalls it with receipts parked.
+    local N = 3000
+    local backlog, first, last = {}, 1, 0
+    local n_ids, acked = 0, 0
+    local drain
+    local function done(res, err, _, _, conn)
+      assert(res, err)
+      acked = acked + 1
+      drain(conn)
+    end
+    local function try(conn, id)
+      local ok, err = conn:deliver({ destination_addr = "+1",
+                                     short_message = loop.receipt_text:format(id) }, done, conn)
+      if ok then return true end
+      assert.are.equal("queue full", err)
+      return false
+    end
+    drain = function(conn)
+      while first <= last do
+        if not try(conn, backlog[first]) then return end
+        backlog[first] = nil
+        first = first + 1
+      end
+    end
+    srv = loop.server {
+      window = 2, queue_size = 5,
+      on_submit = function(conn, pdu)
+        n_ids = n_ids + 1
+        local id = "r" .. n_ids
+        conn:respond(pdu.sequence_number, 0, id)
+        if first > last and try(conn, id) then return end
+        last = last + 1
+        backlog[last] = id
+      end,
+    }
+    local c = track(loop.bound(srv:port(), { window = 100, queue_size = 110,
+                                             response_timeout = 10 }))
+    local seen, receipts, answered, sent = {}, 0, 0, 0
+    c:on_receipt(function(r)
+      if not seen[r.message_id] then
+        seen[r.message_id] = true
+        receipts = receipts + 1
+      end
+    end)
+    local function on_result(res, err)
+      assert(res, err)
+      answered = answered + 1
+      if sent < N then
+        sent = sent + 1
+        assert(c:submit({ destination_addr = "+1" }, on_result))
+      end
+    end
+    for _ = 1, 100 do
+      sent = sent + 1
+      assert(c:submit({ destination_addr = "+1" }, on_result))
+    end
+    assert.is_true(wait(function() return answered == N and receipts == N end, 30),
+                   string.format("%d answers, %d receipts of %d; %d waiting", answered,
+                                 receipts, N, last - first + 1))
+    assert.is_true(wait(function() return acked == N end))
+    assert.are.equal(0, last - first + 1)
+  end)
+
   it("ends deliveries a client never answers with timeout", function()
     local conn
     srv = loop.server { on_bind = function(cn) conn = cn; return 0 end, response_timeout = 0.1 }

@@ -6,12 +6,15 @@
  *
  * Rules kept here:
  *  - C never calls Lua while the session parses: events are drained with
- *    smpp_session_next_event after each session call has returned, and
+ *    smpp_session_next_event after the session call has returned, and
  *    each is converted to Lua values before any Lua code runs (the event's
  *    pdu dies at the next session call).
  *  - No Lua error crosses libev: everything a watcher callback does in Lua
  *    (even pushing a table, which can fail for memory) runs inside
  *    lua_pcall; errors go to ev.on_error and the loop goes on.
+ *  - Writes are coalesced (lsmpp_ev.h says how); every path ends in
+ *    link_settle or on the dirty list, which the prepare watcher and
+ *    run_loop empty, so no output waits with no watcher to send it.
  *  - A link is freed only between session calls, and its userdata sits on
  *    the Lua stack of every frame using it, so closing it from inside one
  *    of its own callbacks is safe: outer frames see k->s == NULL and stop.
@@ -121,6 +124,9 @@ static void run_loop(lua_State *L, int flags)
     ctx->running = L;
     ev_run(ctx->loop, flags);
     ctx->running = prev;
+    /* run_once returns right after the callbacks, with no prepare phase
+     * after them: write what they queued before the caller goes on. */
+    lev_ctx_flush(ctx);
 }
 
 static int l_run(lua_State *L)
@@ -165,11 +171,22 @@ static int l_on_error(lua_State *L)
  * libev's default loop, which is process-wide state itself. */
 static int lev_loop_users;
 
+static void ctx_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    lev_ctx_flush((lev_ctx *)w->data);
+}
+
 static int ctx_gc(lua_State *L)
 {
     lev_ctx *ctx = (lev_ctx *)lua_touserdata(L, 1);
     luaL_unref(L, LUA_REGISTRYINDEX, ctx->on_error);
     ctx->on_error = LUA_NOREF;
+    if (ctx->loop != NULL && ev_is_active(&ctx->flush_w)) {
+        ev_ref(ctx->loop); /* undo the ev_unref done when it started */
+        ev_prepare_stop(ctx->loop, &ctx->flush_w);
+    }
     /* The context is made before any object of the module, so at
      * lua_close it is finalized after all of them: every watcher is
      * stopped. Give the loop's memory back then; Lua unloads this module
@@ -527,6 +544,68 @@ int lev_push_result(lua_State *L, const smpp_event *ev)
     }
 }
 
+void lev_call_result(lua_State *L, int uv, int cbs_slot, int args_slot, const smpp_event *ev)
+{
+    int ref = (int)ev->token;
+    if (ref == 0)
+        return;
+    lua_rawgeti(L, uv, cbs_slot);
+    int cbs = lua_gettop(L);
+    lua_rawgeti(L, cbs, ref); /* cbs + 1: the callback */
+    luaL_unref(L, cbs, ref);
+    lua_rawgeti(L, uv, args_slot);
+    int args = lua_gettop(L);
+    lua_rawgeti(L, args, ref); /* args + 1: its argument, or nil */
+    int has_arg = !lua_isnil(L, -1);
+    /* Cleared before the call: a submit from the callback reuses ref. */
+    if (has_arg) {
+        lua_pushnil(L);
+        lua_rawseti(L, args, ref);
+    }
+    if (lua_isnil(L, cbs + 1))
+        return;
+    lua_pushvalue(L, cbs + 1);
+    int n = lev_push_result(L, ev);
+    if (has_arg) {
+        /* A fixed place whatever the outcome: the fifth argument. */
+        for (; n < 4; n++)
+            lua_pushnil(L);
+        lua_pushvalue(L, args + 1);
+        n++;
+    }
+    lua_call(L, n, 0);
+}
+
+int lev_ref_callback(lua_State *L, int uv, int cbs_slot, int args_slot, int cb_idx, int arg_idx)
+{
+    if (lua_isnil(L, cb_idx))
+        return 0;
+    lua_rawgeti(L, uv, cbs_slot);
+    lua_pushvalue(L, cb_idx);
+    int token = luaL_ref(L, -2);
+    lua_pop(L, 1);
+    if (!lua_isnil(L, arg_idx)) {
+        lua_rawgeti(L, uv, args_slot);
+        lua_pushvalue(L, arg_idx);
+        lua_rawseti(L, -2, token);
+        lua_pop(L, 1);
+    }
+    return token;
+}
+
+void lev_unref_callback(lua_State *L, int uv, int cbs_slot, int args_slot, int token)
+{
+    if (token == 0)
+        return;
+    lua_rawgeti(L, uv, args_slot);
+    lua_pushnil(L);
+    lua_rawseti(L, -2, token);
+    lua_pop(L, 1);
+    lua_rawgeti(L, uv, cbs_slot);
+    luaL_unref(L, -1, token);
+    lua_pop(L, 1);
+}
+
 void lev_push_stats(lua_State *L, const smpp_session_stats *st, uint64_t receipts, int server)
 {
     lua_createtable(L, 0, 12);
@@ -642,31 +721,58 @@ static void trace_append(lev_link *k, int dir, const uint8_t *p, size_t n)
     b->len += n;
 }
 
-/* Write what the socket takes. Runs right after output is queued, so a
- * request usually leaves without waiting for a loop iteration. */
-static void link_flush(lev_link *k)
+/* ---- links: the dirty list ---------------------------------------------- */
+
+static void link_mark_dirty(lev_link *k)
+{
+    lev_ctx *ctx = k->ctx;
+    if (k->dirty_prev != NULL)
+        return;
+    k->dirty_next = ctx->dirty;
+    if (ctx->dirty)
+        ctx->dirty->dirty_prev = &k->dirty_next;
+    ctx->dirty = k;
+    k->dirty_prev = &ctx->dirty;
+}
+
+static void link_mark_clean(lev_link *k)
+{
+    if (k->dirty_prev == NULL)
+        return;
+    *k->dirty_prev = k->dirty_next;
+    if (k->dirty_next)
+        k->dirty_next->dirty_prev = k->dirty_prev;
+    k->dirty_next = NULL;
+    k->dirty_prev = NULL;
+}
+
+/* Write what the socket takes. Returns -1 when the write failed and the
+ * session was failed (it then has events to hand out), else 0. */
+static int link_flush(lev_link *k)
 {
     if (k->s == NULL || k->fd < 0 || k->connecting)
-        return;
+        return 0;
     for (;;) {
         size_t len = 0;
         const uint8_t *p = smpp_session_pending(k->s, &len);
         if (len == 0)
-            return;
+            return 0;
         /* MSG_NOSIGNAL: a peer gone away gives EPIPE, not SIGPIPE. */
         ssize_t n = send(k->fd, p, len, MSG_NOSIGNAL);
         if (n > 0) {
             if (k->tracing)
                 trace_append(k, 1, p, (size_t)n);
             smpp_session_sent(k->s, (size_t)n);
+            if ((size_t)n < len)
+                return 0; /* the socket buffer is full: the watcher waits */
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
+            return 0;
         smpp_session_fail(k->s, SMPP_REASON_CONNECTION_LOST, smpp_ev_now_ms(&k->io));
-        return;
+        return -1;
     }
 }
 
@@ -771,7 +877,7 @@ static void trace_one(lua_State *L, lev_link *k, trace_arg *a)
  * appends to (and may move) the buffers. */
 static void trace_flush(lua_State *L, lev_link *k)
 {
-    if (k->trace_busy)
+    if (k->trace_busy || !lua_checkstack(L, 16))
         return; /* an outer frame is flushing; it will see the new bytes */
     k->trace_busy = 1;
     for (int dir = 0; dir < 2 && k->tracing; dir++) {
@@ -818,9 +924,10 @@ static void link_dispatch(lua_State *L, lev_link *k, const smpp_event *ev)
  * refusal), close the socket, free the session, let the owner unlink. */
 static void link_finish(lua_State *L, lev_link *k)
 {
-    link_flush(k);
+    (void)link_flush(k);
     if (k->tracing)
         trace_flush(L, k);
+    link_mark_clean(k);
     link_close_fd(k);
     k->closed = 1;
     if (k->ops->closed)
@@ -858,27 +965,82 @@ static void link_drain(lua_State *L, lev_link *k)
             link_finish(L, k);
             break;
         }
-        link_flush(k);
+        /* No write here: what the callbacks queued goes out in one write
+         * when the drain is over (link_settle). */
     }
     k->depth--;
     lua_settop(L, top);
 }
 
+/* The end of every path that touched the session: (drain != 0) dispatch
+ * the events, write once, and make the watchers mirror the session (write
+ * watcher iff output is left, timer at the deadline). L may be NULL when
+ * drain is 0 (the prepare watcher): Lua then runs only for tracing. */
+static void link_settle(lua_State *L, lev_link *k, int drain)
+{
+    if (drain)
+        link_drain(L, k);
+    if (k->s == NULL)
+        return;
+    link_mark_clean(k);
+    int failed = link_flush(k) != 0;
+    if (k->tracing) {
+        /* Trace what just left now, so a trace shows each answer before
+         * the peer's next PDU, as it happened. */
+        trace_flush(L ? L : lev_ctx_L(k->ctx), k);
+        if (k->s == NULL)
+            return;
+    }
+    if (failed) {
+        /* The write failed: the session closed and has results and CLOSED
+         * to hand out. Where they can't be dispatched now, the timer does
+         * it next iteration. */
+        if (drain)
+            link_drain(L, k);
+        else
+            smpp_ev_kick(&k->io);
+        if (k->s == NULL)
+            return;
+    }
+    smpp_ev_sync(&k->io, k->s);
+}
+
 void lev_link_after(lua_State *L, lev_link *k, int drain)
+{
+    if (k->s != NULL)
+        link_settle(L, k, drain);
+}
+
+void lev_link_queued(lua_State *L, lev_link *k)
 {
     if (k->s == NULL)
         return;
-    link_flush(k);
-    if (drain)
-        link_drain(L, k);
-    if (k->s != NULL)
-        smpp_ev_sync(&k->io, k->s);
+    /* Inside the loop: the wakeup running us, or the prepare watcher
+     * before the loop blocks, writes it together with everything else. */
+    if (ev_depth(k->ctx->loop) > 0) {
+        link_mark_dirty(k);
+        return;
+    }
+    /* Top-level code: nothing else may come to write it; write now. From
+     * inside one of this link's callbacks (a drain run by close at top
+     * level) the outer drain dispatches the events. */
+    link_settle(L, k, k->depth == 0);
+}
+
+void lev_ctx_flush(lev_ctx *ctx)
+{
+    while (ctx->dirty != NULL) {
+        lev_link *k = ctx->dirty;
+        link_mark_clean(k);
+        link_settle(NULL, k, 0);
+    }
 }
 
 void lev_link_shutdown(lua_State *L, lev_link *k, lev_shutdown how)
 {
     if (k->s == NULL) {
         k->closed = 1;
+        link_mark_clean(k);
         link_close_fd(k);
         return;
     }
@@ -901,6 +1063,7 @@ void lev_link_shutdown(lua_State *L, lev_link *k, lev_shutdown how)
         if (ev.type == SMPP_EV_RESULT && k->ops->drop_token)
             k->ops->drop_token(L, k, ev.token);
     }
+    link_mark_clean(k);
     link_close_fd(k);
     k->closed = 1;
     if (k->ops->closed)
@@ -1001,6 +1164,9 @@ LEV_EXPORT int luaopen_smpp_ev(lua_State *L)
     lev_loop_users++;
     ctx->running = NULL;
     ctx->on_error = LUA_NOREF;
+    ctx->dirty = NULL;
+    ev_prepare_init(&ctx->flush_w, ctx_flush_cb);
+    ctx->flush_w.data = ctx;
 #if LUA_VERSION_NUM >= 502
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
     ctx->main = lua_tothread(L, -1);
@@ -1014,6 +1180,11 @@ LEV_EXPORT int luaopen_smpp_ev(lua_State *L)
     }
     lua_setmetatable(L, -2);
     int ctxi = lua_gettop(L);
+    /* Started once the ctx has its __gc, which stops it. Unref'd: it must
+     * not count as an active watcher (ev.run returns when nothing else
+     * is). */
+    ev_prepare_start(loop, &ctx->flush_w);
+    ev_unref(loop);
 
     lev_open_timer(L);
     lua_pushvalue(L, ctxi);

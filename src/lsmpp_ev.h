@@ -5,8 +5,19 @@
  *
  * A "link" is one TCP connection driven by one smpp_session: a client, or
  * one accepted connection of a server. The link layer (lsmpp_ev.c) does
- * the socket I/O, drains the session's events after every session call
- * and hands each event to the owner's dispatch function inside lua_pcall.
+ * the socket I/O, drains the session's events and hands each event to the
+ * owner's dispatch function inside lua_pcall.
+ *
+ * Writes are coalesced: a wakeup of a link reads what the socket has,
+ * dispatches every event, then writes once. A session call the
+ * application makes from inside the loop (a callback, a timer) only marks
+ * its link dirty; the dirty links are written after the wakeup that runs
+ * the call, or at the latest by a prepare watcher just before the loop
+ * blocks, and when ev.run/run_once return. From outside the loop the call
+ * writes at once. Every path ends in a "settle" (write, then sync the
+ * watchers), so output is never left pending with neither the write
+ * watcher armed nor the link on the dirty list: that would be a lost
+ * wakeup, a link stalled until something else happens to wake it.
  */
 #ifndef LSMPP_EV_H
 #define LSMPP_EV_H
@@ -51,11 +62,18 @@ static inline void lev_getuv(lua_State *L, int idx)
 
 /* One per lua_State that loaded the module; a full userdata kept alive by
  * the module's functions and by every object's user value table. */
+struct lev_link;
+
 typedef struct lev_ctx {
     struct ev_loop *loop;
     lua_State *running; /* thread inside ev.run/run_once, else NULL */
     lua_State *main;    /* fallback when someone else runs the loop */
     int on_error;       /* registry ref of ev.on_error's fn, or LUA_NOREF */
+    /* Links with output queued from inside the loop and not yet written.
+     * The prepare watcher writes them before the loop blocks; it is
+     * unref'd so that it never keeps ev.run from returning. */
+    struct lev_link *dirty;
+    ev_prepare flush_w;
 } lev_ctx;
 
 /* The thread callbacks run on: the one running the loop. Using any other
@@ -70,8 +88,6 @@ typedef struct lev_buf {
     size_t len;
     size_t cap;
 } lev_buf;
-
-struct lev_link;
 
 typedef struct lev_link_ops {
     /* lua_CFunction run inside lua_pcall: arg 1 is a lightuserdata
@@ -100,7 +116,10 @@ typedef struct lev_link {
      * buffer that large, so a server with thousands of idle links asks for
      * little, a client pushing traffic for more. */
     uint32_t read_want;
-    uint16_t depth;          /* event drains of this link in progress */
+    uint16_t depth; /* event drains of this link in progress */
+    /* On ctx->dirty iff dirty_prev != NULL (O(1) removal at close). */
+    struct lev_link *dirty_next;
+    struct lev_link **dirty_prev;
     unsigned connecting : 1; /* client: non-blocking connect in progress */
     unsigned closed : 1;     /* CLOSED seen (or never opened and closed) */
     unsigned tracing : 1;
@@ -143,9 +162,16 @@ void lev_link_anchor(lua_State *L, lev_link *k, int idx);
 int lev_link_trace_on(lev_link *k);
 /* Push the link's userdata (from its anchor), or nil. */
 void lev_link_push_self(lua_State *L, lev_link *k);
-/* After any session call: write what the socket takes, then (drain != 0)
- * dispatch every event, then sync the watchers. */
+/* After a session call of the driver itself (bind, close, accept): (drain
+ * != 0) dispatch every event, then write what the socket takes and sync
+ * the watchers. */
 void lev_link_after(lua_State *L, lev_link *k, int drain);
+/* After a session call that queued output for the application (submit,
+ * deliver, respond): inside the loop only mark the link dirty, so one
+ * write carries everything a wakeup produced; outside it, write now. */
+void lev_link_queued(lua_State *L, lev_link *k);
+/* Write every dirty link of ctx and sync its watchers (no Lua runs). */
+void lev_ctx_flush(lev_ctx *ctx);
 /* close/__close/__gc of a client or conn. */
 void lev_link_shutdown(lua_State *L, lev_link *k, lev_shutdown how);
 /* Stats into a new table; extra = 1 adds the server-only counters. */
@@ -170,6 +196,17 @@ void lev_push_reason(lua_State *L, smpp_reason reason, const char *detail);
 /* Push a RESULT event as (res, err, status[, "generic_nack"]); returns
  * the number of values pushed. */
 int lev_push_result(lua_State *L, const smpp_event *ev);
+/* Call a RESULT event's callback: uv[cbs_slot][token] (a luaL_ref there)
+ * with the result values and, when the request carried an extra argument
+ * (uv[args_slot][token]), that as the fifth, after the result padded
+ * with nils. Both are released before the call. */
+void lev_call_result(lua_State *L, int uv, int cbs_slot, int args_slot, const smpp_event *ev);
+/* Register cb (at cb_idx; none when nil) and its extra argument (at
+ * arg_idx; none when nil) for a new request; returns the token, 0 for
+ * no callback. */
+int lev_ref_callback(lua_State *L, int uv, int cbs_slot, int args_slot, int cb_idx, int arg_idx);
+/* Undo lev_ref_callback for a request the session refused. */
+void lev_unref_callback(lua_State *L, int uv, int cbs_slot, int args_slot, int token);
 /* Parse a status given as an integer or a name ("ESME_RSYSERR"). */
 int lev_get_status(lua_State *L, int idx, uint32_t *status);
 

@@ -23,6 +23,7 @@
 /* Slots of the user value table. */
 enum {
     UV_CBS = 1, /* token -> callback (luaL_ref on this table) */
+    UV_ARGS,    /* token -> the callback's extra argument, when given */
     UV_ON_RECEIPT,
     UV_ON_DELIVER,
     UV_ON_CLOSE,
@@ -221,19 +222,9 @@ static int client_dispatch_p(lua_State *L)
             lua_call(L, 2, 0);
         }
         return 0;
-    case SMPP_EV_RESULT: {
-        if (ev->token == 0)
-            return 0;
-        lua_rawgeti(L, uv, UV_CBS);
-        int cbs = lua_gettop(L);
-        lua_rawgeti(L, cbs, (int)ev->token);
-        luaL_unref(L, cbs, (int)ev->token);
-        if (lua_isnil(L, -1))
-            return 0;
-        int n = lev_push_result(L, ev);
-        lua_call(L, n, 0);
+    case SMPP_EV_RESULT:
+        lev_call_result(L, uv, UV_CBS, UV_ARGS, ev);
         return 0;
-    }
     case SMPP_EV_DELIVER: {
         int receipt = lsmpp_is_receipt(ev->pdu, &r);
         if (receipt) {
@@ -372,7 +363,9 @@ static int client_submit(lua_State *L)
     luaL_checktype(L, 2, LUA_TTABLE);
     if (!lua_isnoneornil(L, 3))
         luaL_checktype(L, 3, LUA_TFUNCTION);
-    lua_settop(L, 3);
+    else if (!lua_isnoneornil(L, 4))
+        luaL_argerror(L, 4, "an argument for the callback, but no callback");
+    lua_settop(L, 4);
     if (c->link.s == NULL) {
         lua_pushnil(L);
         if (c->started || c->link.closed)
@@ -408,24 +401,17 @@ static int client_submit(lua_State *L)
         return 2;
     }
 
-    int token = 0;
     lev_getuv(L, 1);
-    lua_rawgeti(L, -1, UV_CBS);
-    int cbs = lua_gettop(L);
-    if (!lua_isnil(L, 3)) {
-        lua_pushvalue(L, 3);
-        token = luaL_ref(L, cbs);
-    }
+    int uv = lua_gettop(L);
+    int token = lev_ref_callback(L, uv, UV_CBS, UV_ARGS, 3, 4);
     rc = smpp_session_submit(c->link.s, &pdu, (uint64_t)token, now_ms(c), &err);
     if (rc != 0) {
-        if (token)
-            luaL_unref(L, cbs, token);
+        lev_unref_callback(L, uv, UV_CBS, UV_ARGS, token);
         if (rc == SMPP_ERR_NOMEM)
             return luaL_error(L, "not enough memory");
         return submit_error(L, &err);
     }
-    /* From inside one of our callbacks the outer drain runs the events. */
-    lev_link_after(L, &c->link, c->link.depth == 0);
+    lev_link_queued(L, &c->link);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -569,6 +555,8 @@ int lev_client_new(lua_State *L)
     lua_createtable(L, UV_COUNT, 0);
     lua_newtable(L);
     lua_rawseti(L, -2, UV_CBS);
+    lua_newtable(L);
+    lua_rawseti(L, -2, UV_ARGS);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_rawseti(L, -2, UV_CTX);
     lev_setuv(L, self);

@@ -26,6 +26,7 @@
 
 enum {
     UV_CBS = 1, /* token -> deliver callback, for every conn */
+    UV_ARGS,    /* token -> the callback's extra argument, when given */
     UV_ON_BIND,
     UV_ON_SUBMIT,
     UV_ON_CLOSE,
@@ -208,18 +209,9 @@ static int conn_dispatch_p(lua_State *L)
     case SMPP_EV_REQUEST:
         conn_request(L, c, uv, ev);
         return 0;
-    case SMPP_EV_RESULT: {
-        if (ev->token == 0)
-            return 0;
-        lua_rawgeti(L, uv, UV_CBS);
-        int cbs = lua_gettop(L);
-        lua_rawgeti(L, cbs, (int)ev->token);
-        luaL_unref(L, cbs, (int)ev->token);
-        if (lua_isnil(L, -1))
-            return 0;
-        lua_call(L, lev_push_result(L, ev), 0);
+    case SMPP_EV_RESULT:
+        lev_call_result(L, uv, UV_CBS, UV_ARGS, ev);
         return 0;
-    }
     case SMPP_EV_CLOSED:
         lua_rawgeti(L, uv, UV_ON_CLOSE);
         if (lua_isnil(L, -1))
@@ -280,11 +272,8 @@ static void conn_drop_token(lua_State *L, lev_link *k, uint64_t token)
     if (token == 0)
         return;
     push_server_uv(L, c->srv);
-    if (lua_istable(L, -1)) {
-        lua_rawgeti(L, -1, UV_CBS);
-        luaL_unref(L, -1, (int)token);
-        lua_pop(L, 1);
-    }
+    if (lua_istable(L, -1))
+        lev_unref_callback(L, lua_gettop(L), UV_CBS, UV_ARGS, (int)token);
     lua_pop(L, 1);
 }
 
@@ -401,7 +390,9 @@ static int conn_deliver(lua_State *L)
     luaL_checktype(L, 2, LUA_TTABLE);
     if (!lua_isnoneornil(L, 3))
         luaL_checktype(L, 3, LUA_TFUNCTION);
-    lua_settop(L, 3);
+    else if (!lua_isnoneornil(L, 4))
+        luaL_argerror(L, 4, "an argument for the callback, but no callback");
+    lua_settop(L, 4);
     if (c->link.s == NULL || c->srv == NULL)
         return closed_result(L);
 
@@ -431,18 +422,12 @@ static int conn_deliver(lua_State *L)
         lua_pushliteral(L, "command: a server delivers deliver_sm only");
         return 2;
     }
-    int token = 0;
     push_server_uv(L, c->srv);
-    lua_rawgeti(L, -1, UV_CBS);
-    int cbs = lua_gettop(L);
-    if (!lua_isnil(L, 3)) {
-        lua_pushvalue(L, 3);
-        token = luaL_ref(L, cbs);
-    }
+    int uv = lua_gettop(L);
+    int token = lev_ref_callback(L, uv, UV_CBS, UV_ARGS, 3, 4);
     rc = smpp_session_submit(c->link.s, &pdu, (uint64_t)token, conn_now(c), &err);
     if (rc != 0) {
-        if (token)
-            luaL_unref(L, cbs, token);
+        lev_unref_callback(L, uv, UV_CBS, UV_ARGS, token);
         if (rc == SMPP_ERR_NOMEM)
             return luaL_error(L, "not enough memory");
         lua_pushnil(L);
@@ -454,7 +439,7 @@ static int conn_deliver(lua_State *L)
             lua_pushstring(L, err.msg);
         return 2;
     }
-    lev_link_after(L, &c->link, c->link.depth == 0);
+    lev_link_queued(L, &c->link);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -481,7 +466,7 @@ static int conn_respond_m(lua_State *L)
         lua_pushstring(L, err.msg);
         return 2;
     }
-    lev_link_after(L, &c->link, c->link.depth == 0);
+    lev_link_queued(L, &c->link);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -706,6 +691,8 @@ int lev_server_new(lua_State *L)
     lua_createtable(L, UV_COUNT, 0);
     lua_newtable(L);
     lua_rawseti(L, -2, UV_CBS);
+    lua_newtable(L);
+    lua_rawseti(L, -2, UV_ARGS);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_rawseti(L, -2, UV_CTX);
     lev_setuv(L, self);

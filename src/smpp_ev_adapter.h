@@ -4,9 +4,11 @@
  * Header-only and all static, in the shape of hiredis's adapters/libev.h:
  * one struct per session with a read and a write ev_io and one ev_timer,
  * idempotent start/stop of each, and smpp_ev_sync(), which the driver calls
- * after every session call so the watchers always mirror what the session
- * wants: the write watcher runs iff output is pending, the timer fires at
- * the session's deadline. Knows nothing of Lua.
+ * after session calls, at the latest before the loop next blocks, so the
+ * watchers mirror what the session wants whenever libev polls: the write
+ * watcher runs iff output is pending, the timer fires at the session's
+ * deadline. (The driver may batch several calls, and write once, before
+ * one sync.) Knows nothing of Lua.
  */
 #ifndef SMPP_EV_ADAPTER_H
 #define SMPP_EV_ADAPTER_H
@@ -145,8 +147,9 @@ static inline smpp_ms smpp_ev_timer_now(smpp_ev_adapter *a)
     return now;
 }
 
-/* After every session call: mirror what the session wants. Reading stays
- * on from connect to close and is handled by the driver. */
+/* After session calls (and the driver's write): mirror what the session
+ * wants. Reading stays on from connect to close and is handled by the
+ * driver. */
 static inline void smpp_ev_sync(smpp_ev_adapter *a, smpp_session *s)
 {
     /* While connecting the write watcher is the connect watcher. */

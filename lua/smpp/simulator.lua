@@ -476,23 +476,27 @@ local function create(opts, lvl)
   local n_backlog = 0
   local drain -- forward
 
+  -- How a deliver_sm ended; rec comes back as the callback's extra
+  -- argument (no closure per receipt). rec[R_CONN] is the link it went
+  -- out on: it changes only when the receipt is sent again, after this.
+  local function receipt_done(res, e, _, _, rec)
+    local conn = rec[R_CONN]
+    if res then
+      n_receipts_acked = n_receipts_acked + 1
+    else
+      n_receipts_unacked = n_receipts_unacked + 1
+      if not closed then keep_pending(rec, e) end
+    end
+    if backlog[conn] and conns[conn] then drain(conn) end
+  end
+
   -- Hand rec to the session. Returns false only when its queue is full.
   local function try_deliver(conn, rec)
     dfields.destination_addr = rec[R_DEST]
     dfields.short_message = rec[R_TEXT]
     dtlvs.receipted_message_id = rec[R_ID]
     dtlvs.message_state = rec[R_STATE]
-    -- A closure per receipt is the one way to learn which receipt a
-    -- deliver_sm_resp (or its timeout, or a lost link) is about.
-    local ok, err = conn:deliver(dfields, function(res, e)
-      if res then
-        n_receipts_acked = n_receipts_acked + 1
-      else
-        n_receipts_unacked = n_receipts_unacked + 1
-        if not closed then keep_pending(rec, e) end
-      end
-      if backlog[conn] and conns[conn] then drain(conn) end
-    end)
+    local ok, err = conn:deliver(dfields, receipt_done, rec)
     if ok then
       n_receipts_sent = n_receipts_sent + 1
       return true
