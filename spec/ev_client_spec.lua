@@ -792,3 +792,23 @@ describe("smpp.ev loop", function()
     assert.has_error(function() ev.signal("USR1", function() end) end)
   end)
 end)
+
+describe("ev.run_once", function()
+  -- In a fresh process: watchers other specs left active would answer true.
+  it("returns true while watchers are active and false when nothing is left", function()
+    local script = [[
+      package.cpath = "build/?.so;" .. package.cpath
+      local ev = require "smpp.ev"
+      local fired = 0
+      ev.timer(0.01, function() fired = fired + 1 end)
+      ev.timer(0.03, function() fired = fired + 1 end)
+      io.write(tostring(ev.run_once()), fired, " ")
+      io.write(tostring(ev.run_once()), fired, " ")
+      io.write(tostring(ev.run_once(false)), fired)
+    ]]
+    local p = assert(io.popen("lua5.4 -e '" .. script .. "'"))
+    local out = p:read("a")
+    p:close()
+    assert.equal("true1 false2 false2", out)
+  end)
+end)

@@ -115,18 +115,22 @@ static int l_now(lua_State *L)
     return 1;
 }
 
-static void run_loop(lua_State *L, int flags)
+/* Returns ev_run's answer: non-zero while watchers that keep the loop
+ * alive are still active. */
+static int run_loop(lua_State *L, int flags)
 {
     lev_ctx *ctx = CTX(L);
     lua_State *prev = ctx->running;
+    int active;
     /* Callbacks of this run use this thread's stack; a nested ev.run from
      * a callback (a blocking call inside a callback) swaps in its own. */
     ctx->running = L;
-    ev_run(ctx->loop, flags);
+    active = ev_run(ctx->loop, flags);
     ctx->running = prev;
     /* run_once returns right after the callbacks, with no prepare phase
      * after them: write what they queued before the caller goes on. */
     lev_ctx_flush(ctx);
+    return active;
 }
 
 static int l_run(lua_State *L)
@@ -135,11 +139,14 @@ static int l_run(lua_State *L)
     return 0;
 }
 
+/* Returns true while the loop still has active watchers, false when
+ * nothing is left that could ever wake it: a caller waiting for a result
+ * by calling run_once in a loop must then stop, or it would spin. */
 static int l_run_once(lua_State *L)
 {
     int block = lua_isnoneornil(L, 1) || lua_toboolean(L, 1);
-    run_loop(L, block ? EVRUN_ONCE : EVRUN_NOWAIT);
-    return 0;
+    lua_pushboolean(L, run_loop(L, block ? EVRUN_ONCE : EVRUN_NOWAIT) != 0);
+    return 1;
 }
 
 static int l_stop(lua_State *L)
