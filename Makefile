@@ -98,8 +98,10 @@ valgrind: deps
 	$(MAKE) --no-print-directory BUILD=$(BUILD)/vg OPT="-O0 -g" $(addprefix $(BUILD)/vg/test_,$(C_TESTS))
 	@for t in $(C_TESTS); do $(VALGRIND) $(BUILD)/vg/test_$$t spec/fixtures || exit 1; done
 	$(MAKE) --no-print-directory BUILD=$(BUILD)/vg OPT="-O0 -g" all
-	LUA_CPATH="$(BUILD)/vg/?.so;;" LUA_PATH="lua/?.lua;;" $(VALGRIND) $(LUA) spec/support/ev_roundtrip.lua
-	@echo "check valgrind lua: 1 passed, 0 failed"
+	LUA_CPATH="$(BUILD)/vg/?.so;;" $(VALGRIND) $(LUA) spec/support/ev_roundtrip.lua
+	@echo "check valgrind driver: 1 passed, 0 failed"
+	LUA_CPATH="$(BUILD)/vg/?.so;;" $(VALGRIND) $(LUA) spec/support/lua_roundtrip.lua
+	@echo "check valgrind lua layer: 1 passed, 0 failed"
 
 # libFuzzer targets, each run for FUZZ_SECONDS (bounded).
 FUZZ_SECONDS ?= 20
@@ -149,6 +151,7 @@ lint:
 	  --suppress=missingIncludeSystem -Isrc src
 
 doc:
+	$(call apt_ensure,lua-ldoc)
 	ldoc -c config.ld .
 
 clean:

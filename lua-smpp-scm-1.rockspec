@@ -15,7 +15,9 @@ Includes a gateway simulator (smpp.simulator, smpp-sim) for offline tests.
   labels = { "smpp", "sms", "otp", "libev" },
 }
 dependencies = {
-  "lua >= 5.1",
+  -- The Lua layer uses utf8 and math.type (5.3+); 5.1 and LuaJIT come
+  -- with the OpenResty and Tarantool drivers.
+  "lua >= 5.3",
 }
 external_dependencies = {
   LIBEV = { header = "ev.h", library = "ev" },
