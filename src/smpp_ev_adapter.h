@@ -36,10 +36,17 @@ typedef struct smpp_ev_adapter {
     unsigned kicked : 1; /* timer set to fire next iteration: keep it so */
 } smpp_ev_adapter;
 
-/* The session's clock: libev's cached loop time in ms, never going back. */
+/* The session's clock: libev's cached loop time in ms, never going back.
+ * Outside the loop the cache is as old as the last iteration (a program
+ * may have slept or worked since): refresh it, or a timeout armed now
+ * would count from the past and fire early. */
 static inline smpp_ms smpp_ev_now_ms(smpp_ev_adapter *a)
 {
-    smpp_ms now = (smpp_ms)(ev_now(a->loop) * 1000.0);
+    smpp_ms now;
+
+    if (ev_depth(a->loop) == 0)
+        ev_now_update(a->loop);
+    now = (smpp_ms)(ev_now(a->loop) * 1000.0);
     if (now < a->last)
         now = a->last;
     a->last = now;
