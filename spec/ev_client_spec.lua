@@ -812,3 +812,22 @@ describe("ev.run_once", function()
     assert.equal("true1 false2 false2", out)
   end)
 end)
+
+describe("ev.client timeouts", function()
+  it("count from the call, not from the loop's last iteration", function()
+    local srv = assert(ev.server { port = 0 })
+    ev.run_once(false)
+    -- Busy outside the loop for longer than the timeouts below: libev's
+    -- cached time goes stale meanwhile.
+    local t0 = os.clock()
+    while os.clock() - t0 < 0.3 do end
+    local c = ev.client { port = srv:port(), system_id = "a", password = "b",
+                          connect_timeout = 0.2, bind_timeout = 0.2 }
+    local got
+    assert(c:bind(function(ok, err) got = { ok, err } end))
+    assert(wait(function() return got end, 2))
+    assert.same({ true }, got)
+    c:close()
+    srv:close()
+  end)
+end)
