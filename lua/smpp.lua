@@ -65,7 +65,8 @@ _M.stop = loop.stop
 -- @function now
 _M.now = loop.now
 
---- Set where errors in spawned coroutines and callbacks are reported.
+--- Set where errors in spawned coroutines and callbacks (those the C
+-- driver calls itself included) are reported.
 -- @function on_error
 _M.on_error = loop.on_error
 

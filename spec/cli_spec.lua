@@ -162,8 +162,21 @@ describe("smpp-send", function()
     assert.matches("authentication failed", err)
   end)
 
+  it("exits 6 when the link drops after the answer, before the receipt", function()
+    -- The simulator closes a link silent for 0.3 s; the receipt would come at 30 s.
+    local sim = start_sim("--receipt-delay 30 --idle-timeout 0.3")
+    local code, out, err = send(string.format("--host 127.0.0.1 --port %d --system-id test "
+      .. "--to +6598765432 --template otp-login --code 1 --wait-receipt=5", sim.port),
+      "SMPP_PASSWORD=secret")
+    sim.stop()
+    assert.equal(6, code, err)
+    assert.matches("^message_id: %x+\n$", out)
+    assert.matches("link lost after sending.*outcome is unknown", err)
+  end)
+
   it("exits 6 when the link drops after sending", function()
-    local sim = start_sim("--drop-after 0")
+    -- PDU 1 is the bind, answered; PDU 2, the submit, drops the link.
+    local sim = start_sim("--drop-after 1")
     local code, _, err = send(string.format("--host 127.0.0.1 --port %d --system-id test "
       .. "--to +6598765432 --template otp-login --code 1", sim.port), "SMPP_PASSWORD=secret")
     sim.stop()

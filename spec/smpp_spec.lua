@@ -2,6 +2,25 @@
 
 local smpp = require "smpp"
 
+-- The first Lua block after the README heading `heading`, verbatim.
+local function readme_lua(heading)
+  local f = assert(io.open("README.md", "rb"))
+  local text = f:read("a")
+  f:close()
+  local at = text:find("\n## " .. heading .. "\n", 1, true)
+  assert(at, "README.md: no section '" .. heading .. "'")
+  return assert(text:match("```lua\n(.-\n)```", at), "README.md: no Lua block in " .. heading)
+end
+
+-- `code` with `old` (which must be there exactly once) replaced by `new`:
+-- if the README changes, the test says so instead of running something else.
+local function swap(code, old, new)
+  local i, j = code:find(old, 1, true)
+  assert(i, "README example: no " .. old)
+  assert(not code:find(old, j + 1, true), "README example: " .. old .. " more than once")
+  return code:sub(1, i - 1) .. new .. code:sub(j + 1)
+end
+
 describe("smpp", function()
   it("has a version", function()
     assert.equal("0.1.0", smpp._VERSION)
@@ -33,15 +52,23 @@ describe("smpp", function()
     c:close()
   end)
 
-  it("runs the README's OTP example against the simulator", function()
+  it("runs the README's OTP example, as printed, against the simulator", function()
     local sim = assert(require("smpp.simulator") { port = 0 })
-    local c = smpp.client { host = "127.0.0.1", port = sim:port(), system_id = "test",
-                            password = "secret" }
-    assert(c:bind())
-    local res = assert(c:send_otp { to = "+6598765432", template = "otp-login",
-                                    code = "123456", wait_receipt = 10 })
-    assert.equal("DELIVRD", res.stat)
-    c:close()
+    -- Only the account changes: the gateway's for the simulator's.
+    local code = readme_lua("An OTP in five lines")
+    code = swap(code, '"otpsmpp.api.engagelab.cc"', '"127.0.0.1"')
+    code = swap(code, "port = PORT", "port = " .. sim:port())
+    code = swap(code, '"acme"', '"test"')
+    code = swap(code, 'os.getenv("SMPP_PASSWORD")', '"secret"')
+    local printed = {}
+    local env = setmetatable({
+      print = function(...) printed[#printed + 1] = table.pack(...) end,
+    }, { __index = _G })
+    local ok, err = pcall(assert(load(code, "=README.md", "t", env)))
     sim:close()
+    assert(ok, err)
+    assert.equal(1, #printed)
+    assert.matches("^%x+$", printed[1][1])
+    assert.equal("DELIVRD", printed[1][2])
   end)
 end)

@@ -62,9 +62,12 @@ describe("smpp.otp", function()
     assert.equal("zh_CN", body_of(assert(otp(base { language = "zh_CN" }))).language)
   end)
 
-  it("turns number params into strings", function()
-    local body = body_of(assert(otp(base { params = { n = 5, ratio = 1.5, s = "x" } })))
-    assert.same({ n = "5", ratio = "1.5", s = "x" }, body.params)
+  it("turns integer params into their decimal text, integral floats without .0", function()
+    local body = body_of(assert(otp(base { data_coding = 0, params = {
+      n = 5, neg = -12, big = math.maxinteger, f = 3.0, half = 7 / 1, top = 2 ^ 53,
+      s = "x" } })))
+    assert.same({ n = "5", neg = "-12", big = tostring(math.maxinteger), f = "3", half = "7",
+                  top = "9007199254740992", s = "x" }, body.params)
   end)
 
   it("carries non-ASCII text through UCS2, surrogate pairs included", function()
@@ -105,6 +108,16 @@ describe("smpp.otp", function()
       { "a non-string param key", { params = { [1.5] = "x" } }, "^params: keys" },
       { "an invalid UTF-8 param", { params = { bad = "\255\254" } }, "^params%.bad:.*UTF%-8" },
       { "an invalid UTF-8 template", { template = "a\192" }, "^template:.*UTF%-8" },
+      { "a template with a NUL byte", { template = "otp\0login" }, "^template: .*NUL" },
+      { "a language with a NUL byte", { language = "en\0" }, "^language: .*NUL" },
+      { "a code with a NUL byte", { code = "12\0" }, "^code: .*NUL" },
+      { "a param with a NUL byte", { params = { app = "A\0" } }, "^params%.app: .*NUL" },
+      { "a fractional float param", { params = { ratio = 1.5 } },
+        "^params%.ratio: 1%.5 is not an integer" },
+      { "a NaN param", { params = { x = 0 / 0 } }, "^params%.x: .*not a number" },
+      { "an infinite param", { params = { x = math.huge } }, "^params%.x: inf" },
+      { "a negative infinite param", { params = { x = -math.huge } }, "^params%.x: %-inf" },
+      { "a float param past 2^53", { params = { x = 2 ^ 53 * 2 } }, "^params%.x: .*2%^53" },
       { "data_coding 3", { data_coding = 3 }, "^data_coding:" },
       { "non-ASCII with data_coding 0", { data_coding = 0, params = { n = "é" } },
         "^data_coding:.*ASCII" },

@@ -41,6 +41,10 @@ local build = template.build
 local _M = { _VERSION = "0.1.0" }
 local mt = { __index = _M }
 
+-- The driver's own word for a submit before bind; a wait for a receipt
+-- says the same, as nothing can arrive on a session never bound.
+local NOT_BOUND = "not bound: call bind first"
+
 local DEFAULT_KEEP = 10000
 local DEFAULT_TTL = 600
 
@@ -178,6 +182,11 @@ local function begin_wait(st, id, timeout)
     if st.closed or st.closing then
       return nil, "closed"
     end
+    -- Before bind the client has no socket and no timer on the loop: a
+    -- wait without timeout would have nothing to end it.
+    if st.ev:state() == "idle" then
+      return nil, NOT_BOUND
+    end
     local w = { done = done }
     local list = st.waiters[id]
     if not list then
@@ -273,7 +282,9 @@ end
 -- @treturn[1] true
 -- @treturn[2] nil
 -- @treturn[2] string err: `"connection refused"`, `"connect timeout"`,
---   `"dns failure: ..."`, `"bind timeout"`, `"authentication failed"`, or a
+--   `"dns failure: ..."`, `"connect error: <strerror>"`, `"bind timeout"`,
+--   `"authentication failed"`, `"closed"` (closed before or while binding),
+--   `"bind already called"` (a client binds once), or a
 --   bind_transceiver_resp status name
 -- @treturn[2] integer status, when the gateway answered with one
 function _M:bind(cb)
@@ -297,7 +308,7 @@ end
 -- @treturn[2] string err: a status name (`"ESME_RSUBMITFAIL"`, or
 --   `"0x%08X"` when unknown), `"timeout"`, `"connection lost"` (sent,
 --   outcome unknown: do not resend blindly), `"not sent"`, `"closed"`,
---   `"queue full"`, or a field error
+--   `"queue full"`, `"not bound: call bind first"`, or a field error
 -- @treturn[2] integer status, for a gateway status
 function _M:submit(fields, cb)
   if type(fields) ~= "table" then
@@ -367,7 +378,9 @@ end
 -- @tparam[opt] function cb `cb(r)` or `cb(nil, err)`
 -- @treturn[1] table the receipt
 -- @treturn[2] nil
--- @treturn[2] string `"timeout"` or `"closed"`
+-- @treturn[2] string `"timeout"`, `"closed"`, `"not bound: call bind
+--   first"` (at once, `bind` was never called), or `"nothing to wait for"`
+--   (blocking form: the loop had nothing active left, see `smpp.loop`)
 function _M:wait_receipt(message_id, timeout, cb)
   if type(message_id) ~= "string" then
     error("client:wait_receipt: expected a message_id string, got " .. type(message_id), 2)

@@ -13,6 +13,10 @@
 -- Our coroutines are kept in a weak-keyed set, so a coroutine of someone
 -- else is never yielded across: its owner would not know how to resume it.
 --
+-- A wait that runs the loop ends with `nil, "nothing to wait for"` when the
+-- loop has nothing active left (no connection, no timer) and its result is
+-- not in: nothing could bring it any more, and going round would only spin.
+--
 -- @module smpp.loop
 
 local ev = require "smpp.ev"
@@ -21,6 +25,7 @@ local type = type
 local error = error
 local xpcall = xpcall
 local tostring = tostring
+local pairs = pairs
 local setmetatable = setmetatable
 local co_create = coroutine.create
 local co_resume = coroutine.resume
@@ -34,8 +39,16 @@ local stderr = io.stderr
 local ev_now = ev.now
 local ev_timer = ev.timer
 local ev_run_once = ev.run_once
+local ev_on_error = ev.on_error
 
 local _M = { _VERSION = "0.1.0" }
+
+-- What a wait ends with when the loop has nothing active left.
+local NOTHING = "nothing to wait for"
+
+-- How many stuck coroutines `run` shows the stack of: enough to find the
+-- culprit, not thousands of tracebacks.
+local MAX_STUCK_SHOWN = 3
 
 -- Our coroutines. Weak keys: a coroutine that nobody can resume any more
 -- (its waiter was dropped) must not be kept alive by this set.
@@ -51,7 +64,20 @@ end
 -- Replaceable so tests and programs can route failures elsewhere.
 _M.report = report
 
---- Set where errors of spawned coroutines and callbacks go.
+-- Errors in functions the driver calls itself (a client's `trace`, the
+-- simulator's handlers, a bare ev.timer) reach ev.on_error, with the
+-- traceback the driver took. Sent on to `report`, looked up at each error,
+-- so that the one handler given to `on_error` sees every callback error.
+local function from_driver(msg)
+  _M.report("callback failed: " .. tostring(msg))
+end
+
+ev_on_error(from_driver)
+
+--- Set where errors of spawned coroutines and callbacks go: those wrapped
+-- by `callback` and those of functions the driver calls itself (`trace`,
+-- the simulator's handlers, `ev.timer` callbacks), as well as `run`'s
+-- report of coroutines left waiting on nothing.
 -- @tparam function fn `fn(msg_with_traceback)`; the default writes one
 --   block to stderr
 -- @treturn function the previous handler
@@ -61,6 +87,9 @@ function _M.on_error(fn)
   end
   local prev = _M.report
   _M.report = fn
+  -- The driver's handler may have been changed since load (ev.on_error(nil)
+  -- restores its one-line default); whoever sets this wants every error.
+  ev_on_error(from_driver)
   return prev
 end
 
@@ -108,14 +137,27 @@ function _M.callback(fn)
   end
 end
 
--- Run the loop until done() says so. Outside our coroutines only.
+-- Run the loop until done() says so: true then. False when the loop has
+-- nothing active left and done() still says no: then ev.run_once returns at
+-- once and nothing can change done() any more, so going round would spin at
+-- full CPU for ever. run_once returns true while watchers are active and
+-- false when none is (libev's ev_run); nil, from a driver that does not
+-- say, counts as "maybe": keep going.
+local function spin(done)
+  while not done() do
+    if ev_run_once() == false and not done() then
+      return false
+    end
+  end
+  return true
+end
+
+-- spin() for the blocking forms, which must not run inside a callback.
 local function run_until(done, what)
   if depth > 0 then
     error(what .. ": cannot block inside a callback; pass a callback or use smpp.spawn", 3)
   end
-  while not done() do
-    ev_run_once()
-  end
+  return spin(done)
 end
 
 --- Wait for an asynchronous operation in the caller's way (see above).
@@ -124,7 +166,9 @@ end
 -- `done(...)` is called exactly once with the results.
 -- @tparam function begin
 -- @tparam string what name for error messages
--- @return the values given to `done`, or `nil, err, status` from `begin`
+-- @return the values given to `done`, or `nil, err, status` from `begin`,
+--   or `nil, "nothing to wait for"` when the loop ran out of active
+--   watchers first (outside our coroutines; in them, `run` says so)
 function _M.wait(begin, what)
   local co = co_running()
   local results
@@ -156,8 +200,10 @@ function _M.wait(begin, what)
   if not ok then
     return nil, err, status
   end
-  while not results do
-    ev_run_once()
+  -- `done` may still come after we gave up (a close, say): it only fills
+  -- `results`, which nobody reads any more.
+  if not spin(function() return results ~= nil end) then
+    return nil, NOTHING
   end
   return unpack(results, 1, results.n)
 end
@@ -232,10 +278,35 @@ function _M.sleep(s)
   t:stop()
 end
 
+-- Reported by `run` when its coroutines wait for what cannot come: how
+-- many, and where the first few wait.
+local function stuck_report()
+  local n, shown = 0, {}
+  for co in pairs(ours) do
+    n = n + 1
+    if n <= MAX_STUCK_SHOWN then
+      shown[n] = tb(co, "coroutine " .. n .. " waits here:")
+    end
+  end
+  -- A coroutine collected while waiting (whatever would have resumed it
+  -- was dropped) can never finish: stop counting it.
+  live = n
+  local msg = "smpp.run: " .. n .. " spawned coroutine(s) wait, but the loop has nothing"
+    .. " active left (no connection, no timer) that could wake them"
+  for i = 1, #shown do
+    msg = msg .. "\n" .. shown[i]
+  end
+  return msg
+end
+
 --- Run the loop until every spawned coroutine has finished, or `stop` is
 -- called. With `fn`, spawn `fn(...)` first.
 -- @tparam[opt] function fn
--- @treturn boolean true when all finished, false when stopped
+-- @treturn[1] boolean true when all finished, false when stopped
+-- @treturn[2] nil when spawned coroutines still wait but the loop has
+--   nothing active left that could wake them (reported, with where they
+--   wait, to the `on_error` handler); they stay suspended
+-- @treturn[2] string `"nothing to wait for"`
 function _M.run(fn, ...)
   if ours[co_running()] then
     error("smpp.run: called inside a spawned coroutine; it already runs on the loop", 2)
@@ -244,9 +315,14 @@ function _M.run(fn, ...)
     _M.spawn(fn, ...)
   end
   stopping = false
-  run_until(function()
+  local ok = run_until(function()
     return live == 0 or stopping
   end, "smpp.run")
+  if not ok then
+    stopping = false
+    _M.report(stuck_report())
+    return nil, NOTHING
+  end
   local finished = not stopping
   stopping = false
   return finished

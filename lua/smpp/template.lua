@@ -23,8 +23,13 @@ local pairs = pairs
 local tostring = tostring
 local error = error
 local math_type = math.type
+local tointeger = math.tointeger
+local floor = math.floor
+local huge = math.huge
 local str_format = string.format
 local str_find = string.find
+local str_sub = string.sub
+local str_match = string.match
 local utf8_len = utf8.len
 local build_body = core.build_body
 local utf8_to_ucs2 = pdu.utf8_to_ucs2
@@ -95,6 +100,34 @@ local function check_code(code)
   return check_text("code", code)
 end
 
+-- Largest float whose integer neighbours are all floats too (IEEE 754
+-- double: 53-bit significand). Past it, 2^53 + 1 reads as 2^53: the float
+-- may not be the number the caller computed.
+local MAX_EXACT_FLOAT = 2 ^ 53
+
+-- A number as the decimal text a template shows. Integers, and floats
+-- holding an exact integer (3.0, say, from a division), become "3". Other
+-- floats are refused: which digits to show (0.1 + 0.2 prints as
+-- 0.30000000000000004 in full) is the caller's choice, made as a string.
+local function number_text(key, v)
+  if math_type(v) == "integer" then
+    return str_format("%d", v)
+  end
+  if v ~= v or v == huge or v == -huge then
+    return nil, str_format("params.%s: %s is not a number a template can show", key,
+      tostring(v))
+  end
+  if v ~= floor(v) then
+    return nil, str_format("params.%s: %s is not an integer; pass the text to show as a "
+      .. "string (string.format(\"%%.2f\", x), say)", key, tostring(v))
+  end
+  if v > MAX_EXACT_FLOAT or v < -MAX_EXACT_FLOAT then
+    return nil, str_format("params.%s: %s is a float past 2^53, which may not be the "
+      .. "integer meant; pass an integer or a string", key, tostring(v))
+  end
+  return str_format("%d", tointeger(v))
+end
+
 -- The gateway's params: "val format is string". Numbers are turned into
 -- strings for convenience; anything else is refused rather than guessed at.
 local function check_params(params)
@@ -118,7 +151,11 @@ local function check_params(params)
     end
     local tv = type(v)
     if tv == "number" then
-      v = math_type(v) == "integer" and str_format("%d", v) or tostring(v)
+      local err
+      v, err = number_text(k, v)
+      if not v then
+        return nil, err
+      end
     elseif tv ~= "string" then
       return nil, str_format("params.%s: expected a string or a number, got %s", k, tv)
     elseif not utf8_len(v) then
@@ -127,6 +164,24 @@ local function check_params(params)
     out[k] = v
   end
   return out
+end
+
+-- build_body names the JSON key at fault ("id: NUL byte at byte 1"); say
+-- it with the caller's field name, which for the template id differs.
+-- Only a problem of the body as a whole stays "body: ...".
+local BODY_FIELD = { ["id: "] = "template: ", ["language: "] = "language: ",
+                     ["code: "] = "code: " }
+
+local function body_error(err)
+  err = tostring(err)
+  local field = str_match(err, "^%a+: ")
+  if field and BODY_FIELD[field] then
+    return BODY_FIELD[field] .. str_sub(err, #field + 1)
+  end
+  if str_find(err, "^params[.:]") then
+    return err
+  end
+  return "body: " .. err
 end
 
 local function build(service_type, opts)
@@ -200,7 +255,7 @@ local function build(service_type, opts)
   local body
   body, err = build_body { id = id, language = language, code = code, params = params }
   if not body then
-    return nil, "body: " .. tostring(err)
+    return nil, body_error(err)
   end
 
   local wire
@@ -263,7 +318,8 @@ end
 -- @function otp
 -- @tparam table opts `to` (`"+6598765432"`), `template` (template id),
 --   `code` (string or integer), and optionally `language` (`"default"`),
---   `params` (table of string keys to string or number values),
+--   `params` (table of string keys to string values, or to integers, or
+--   floats holding an exact integer, shown without ".0"),
 --   `data_coding` (8 UCS2, the default, or 0), `allow_payload` (boolean),
 --   `registered_delivery` (1, the default, or 0)
 -- @treturn[1] table submit_sm fields for `client:submit`
