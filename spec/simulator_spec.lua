@@ -308,6 +308,52 @@ describe("smpp.simulator", function()
       end
     end)
 
+    it("says why it closed a connection whose first bytes are not a PDU", function()
+      start()
+      local raw = raw_connect(port)
+      raw:send_bytes(string.pack(">I4I4I4I4", 5, 0x00000009, 0, 1)) -- command_length 5 < 16
+      assert.are.same({ nil, "closed" }, { raw:read() })
+      local want = "command_length 5 is less than the 16-byte header"
+      local refused = sim:log_entries { event = "bind_refused" }
+      assert.are.equal(1, #refused)
+      assert.are.equal("broken stream: " .. want, refused[1].reason)
+      local pin = sim:log_entries { dir = "in" }[1]
+      assert.are.equal(want, pin.error)
+      local line = simulator.format_log(pin)
+      assert.matches("in  broken stream: " .. want, line, 1, true)
+      assert.is_nil(line:find("nil", 1, true), line)
+      assert.is_nil(simulator.format_log(refused[1]):find("nil", 1, true))
+      assert.is_true(wait_until(function() return #sim:log_entries { event = "closed" } == 1 end))
+      assert.are.equal("protocol error: " .. want, sim:log_entries { event = "closed" }[1].reason)
+    end)
+
+    it("says why it refused a bind_transceiver that does not decode", function()
+      start()
+      local raw = raw_connect(port)
+      -- system_id "ab", then the body ends: no password, no system_type.
+      raw:send_bytes(string.pack(">I4I4I4I4", 20, 0x00000009, 0, 1) .. "ab\0\0")
+      assert.are.same({ nil, "closed" }, { raw:read() })
+      local refused = sim:log_entries { event = "bind_refused" }
+      assert.are.equal(1, #refused)
+      assert.matches("^bind_transceiver does not decode: ", refused[1].reason)
+      assert.matches("error=", simulator.format_log(sim:log_entries { dir = "in" }[1]))
+    end)
+
+    it("does not blame a PDU sent right behind the bind in the same write", function()
+      start()
+      local raw = raw_connect(port)
+      local bind = assert(pdu.encode { command = "bind_transceiver", sequence_number = 1,
+                                       command_status = 0, system_id = "test",
+                                       password = "secret" })
+      local el = assert(pdu.encode { command = "enquire_link", sequence_number = 2,
+                                     command_status = 0 })
+      raw:send_bytes(bind .. el)
+      raw:expect("bind_transceiver_resp")
+      assert.are.equal(2, raw:expect("enquire_link_resp").sequence_number)
+      assert.are.equal(0, #sim:log_entries { event = "bind_refused" })
+      raw:close()
+    end)
+
     it("reports bad credentials to ev.client as an authentication failure", function()
       start()
       local c, ok, err = bound_client(port, { password = "nope" })
@@ -502,6 +548,51 @@ describe("smpp.simulator", function()
       raw:send { command = "deliver_sm_resp", sequence_number = d.sequence_number,
                  message_id = "" }
       assert.is_true(wait_until(function() return sim:stats().receipts_acked == 1 end))
+      raw:close()
+    end)
+
+    it("sends no receipt when registered_delivery is 0 (SMPP 3.4 5.2.17)", function()
+      start()
+      local raw = raw_connect(port)
+      raw:bind()
+      local r = raw:submit_resp { registered_delivery = 0 }
+      assert.are.equal(0, r.command_status)
+      -- 0x10 asks for intermediate notifications only: bits 0-1 are 0.
+      assert.are.equal(0, raw:submit_resp { registered_delivery = 0x10 }.command_status)
+      assert.are.same({ nil, "timeout" }, { raw:read(0.1) })
+      local st = sim:stats()
+      assert.are.equal(2, st.submits_ok)
+      assert.are.equal(0, st.receipts)
+      assert.are.equal(2, st.receipts_not_requested)
+      assert.is_false(sim:log_entries { event = "submit_accepted" }[1].receipt)
+      raw:close()
+    end)
+
+    it("sends a receipt on failure only when registered_delivery is 2", function()
+      start { undeliverable = "+999" }
+      local raw = raw_connect(port)
+      raw:bind()
+      raw:submit_resp { registered_delivery = 2, destination_addr = "+6591234567" }
+      local bad = raw:submit_resp { registered_delivery = 2, destination_addr = "+9991234567" }
+      local d = raw:expect("deliver_sm")
+      assert.are.equal(bad.message_id, d.tlvs.receipted_message_id)
+      assert.matches("stat:UNDELIV", d.short_message)
+      assert.are.same({ nil, "timeout" }, { raw:read(0.1) })
+      assert.are.equal(1, sim:stats().receipts)
+      raw:close()
+    end)
+
+    it("reads registered_delivery 3 (reserved) as 1 and ignores bits above 0-1", function()
+      start { undeliverable = "+999" }
+      local raw = raw_connect(port)
+      raw:bind()
+      for _, rd in ipairs { 1, 3, 0x05, 0x1D } do
+        for _, dest in ipairs { "+6591234567", "+9991234567" } do
+          local r = raw:submit_resp { registered_delivery = rd, destination_addr = dest }
+          local d = raw:expect("deliver_sm")
+          assert.are.equal(r.message_id, d.tlvs.receipted_message_id, rd .. " " .. dest)
+        end
+      end
       raw:close()
     end)
 
@@ -751,16 +842,65 @@ describe("smpp.simulator", function()
       c:close()
     end)
 
-    it("drops the connection when submit number N+1 comes in", function()
-      start { faults = { drop_after = 2 } }
-      local c = bound_client(port)
-      assert.is_table(submit(c))
-      assert.is_table(submit(c))
-      local res, err = submit(c)
+    it("drops the connection when PDU number N+1 comes in, the bind counting", function()
+      start { faults = { drop_after = 3 } }
+      -- No receipts: their deliver_sm_resp would count too (next test).
+      local quiet = { registered_delivery = 0 }
+      local c = bound_client(port)      -- PDU 1
+      assert.is_table(submit(c, quiet)) -- PDU 2
+      assert.is_table(submit(c, quiet)) -- PDU 3
+      local res, err = submit(c, quiet) -- PDU 4: dropped
       assert.is_nil(res)
       assert.are.equal("connection lost", err)
-      assert.are.equal(1, #sim:log_entries { event = "fault_drop" })
+      local drops = sim:log_entries { event = "fault_drop" }
+      assert.are.equal(1, #drops)
+      assert.matches("PDU 4 .*drop_after 3", drops[1].reason)
       c:close()
+    end)
+
+    it("counts every PDU received for drop_after, not only submits", function()
+      start { faults = { drop_after = 4 } }
+      local raw = raw_connect(port)
+      raw:bind()                                                    -- 1
+      raw:send { command = "enquire_link" }                         -- 2
+      raw:expect("enquire_link_resp")
+      local r = raw:submit_resp()                                   -- 3
+      local d = raw:expect("deliver_sm")
+      raw:send { command = "deliver_sm_resp", sequence_number = d.sequence_number,
+                 message_id = "" }                                  -- 4
+      assert.is_true(wait_until(function() return sim:stats().receipts_acked == 1 end))
+      assert.matches("^%x+$", r.message_id)
+      raw:send { command = "enquire_link" }                         -- 5: dropped
+      assert.are.same({ nil, "closed" }, { raw:read() })
+      assert.are.equal(1, sim:stats().faults)
+    end)
+
+    it("counts PDUs for drop_after with logging off, and drops an unbind too", function()
+      start { log = false, faults = { drop_after = 1 } }
+      local raw = raw_connect(port)
+      raw:bind()
+      raw:send { command = "unbind" }
+      assert.are.same({ nil, "closed" }, { raw:read() })
+      assert.are.equal(1, sim:stats().faults)
+    end)
+
+    it("refuses drop_after in set_faults when PDUs are not being counted", function()
+      start { log = false }
+      local ok, err = pcall(function()
+        sim:set_faults { drop_after = 1 } -- not a tail call: keep this frame
+        return true
+      end)
+      assert.is_false(ok)
+      assert.matches("drop_after", err)
+      assert.matches("simulator_spec.lua", err)
+      -- With the log on, PDUs are counted: it may be set mid-test.
+      sim:close()
+      start { log = "memory" }
+      sim:set_faults { drop_after = 1 }
+      local raw = raw_connect(port)
+      raw:bind()
+      raw:send { command = "enquire_link" }
+      assert.are.same({ nil, "closed" }, { raw:read() })
     end)
 
     it("never answers submits when no_answer is set", function()
@@ -829,6 +969,45 @@ describe("smpp.simulator", function()
       assert.are.equal(0, #sim:log_entries())
       assert.are.equal(1, sim:stats().submits_ok)
       raw:close()
+    end)
+
+    it("counts and logs the receipts still waiting for their delay at close", function()
+      start { receipt_delay = 30 }
+      local raw = raw_connect(port)
+      raw:bind()
+      for _ = 1, 3 do raw:submit_resp() end
+      raw:submit_resp { registered_delivery = 0 } -- no receipt to lose
+      assert.are.equal(3, sim:stats().receipts_due)
+      sim:close()
+      local st = sim:stats()
+      assert.are.equal(3, st.receipts_not_sent)
+      assert.are.equal(0, st.receipts_due)
+      local e = sim:log_entries { event = "receipts_not_sent" }
+      assert.are.equal(1, #e)
+      assert.are.equal(3, e[1].count)
+      assert.matches("3 receipts not sent %(still waiting for their delay%)",
+                     simulator.format_log(e[1]))
+      raw:close()
+    end)
+
+    it("counts the receipts of answers held back by the delay fault at close", function()
+      start { faults = { delay = 30 } }
+      local raw = raw_connect(port)
+      raw:bind()
+      raw:submit()
+      raw:submit { registered_delivery = 0 }
+      assert.is_true(wait_until(function() return sim:stats().answers_due == 2 end))
+      sim:close()
+      assert.are.equal(1, sim:stats().receipts_not_sent)
+      assert.are.equal(1, sim:log_entries { event = "receipts_not_sent" }[1].count)
+      raw:close()
+    end)
+
+    it("logs nothing about lost receipts when none were waiting at close", function()
+      start()
+      sim:close()
+      assert.are.equal(0, sim:stats().receipts_not_sent)
+      assert.are.equal(0, #sim:log_entries { event = "receipts_not_sent" })
     end)
 
     it("counts binds, connections and receipts", function()

@@ -138,6 +138,54 @@ describe("bin/smpp-sim", function()
     c:close()
   end)
 
+  -- Submit one OTP on a bound ev.client and wait for its answer.
+  local function submit(c, fields)
+    local t = { destination_addr = "+6598765432", data_coding = 8,
+                short_message = assert(pdu.utf8_to_ucs2('{"id":"otp-login"}')) }
+    for k, v in pairs(fields or {}) do t[k] = v end
+    local res, err
+    assert(c:submit(t, function(r, e) res, err = r, e or "" end))
+    assert.is_true(wait_until(function() return res or err end))
+    return res, err
+  end
+
+  local function bound_client(port)
+    local c = ev.client { host = "127.0.0.1", port = port, system_id = "test",
+                         password = "secret", enquire_link_interval = 0 }
+    local bound
+    c:bind(function(ok) bound = ok end)
+    assert.is_true(wait_until(function() return bound end))
+    return c
+  end
+
+  it("counts the bind among the PDUs of --drop-after", function()
+    h = spawn("--port 0 --drop-after 2")
+    -- No receipts: their deliver_sm_resp would count too.
+    local quiet = { registered_delivery = 0 }
+    local c = bound_client(h.port)    -- PDU 1
+    assert.is_table(submit(c, quiet)) -- PDU 2
+    assert.are.equal("connection lost", select(2, submit(c, quiet))) -- PDU 3
+    c:close()
+  end)
+
+  it("says on stop how many receipts were still waiting for their delay", function()
+    h = spawn("--port 0 --receipt-delay 30")
+    local c = bound_client(h.port)
+    assert.is_table(submit(c))
+    assert.is_table(submit(c))
+    assert.is_table(submit(c, { registered_delivery = 0 })) -- asks for none
+    stop(h, "TERM")
+    c:close()
+    assert.matches("smpp%-sim: 2 receipts not sent %(still waiting for their delay%)\n",
+                   stderr_of(h))
+  end)
+
+  it("says nothing about unsent receipts when none were waiting", function()
+    h = spawn("--port 0")
+    stop(h, "TERM")
+    assert.is_nil(stderr_of(h):find("not sent", 1, true))
+  end)
+
   -- A clean stop: links closed, counters printed, exit 0.
   for _, sig in ipairs { "TERM", "INT" } do
     it("stops on SIG" .. sig .. " with exit status 0, closing its links", function()

@@ -10,7 +10,8 @@
 --
 -- Hot path (one submit_sm): one rule check, one message_id, one answer and
 -- one receipt. Everything else (log entries, fault counters, undeliverable
--- rules) costs nothing unless it is configured.
+-- rules, the trace hook that counts PDUs for drop_after) costs nothing
+-- unless it is configured.
 
 local ev = require "smpp.ev"
 local pdu = require "smpp.pdu"
@@ -262,23 +263,27 @@ local function log_line(e)
   local head = str_format("%s.%03d #%s", os_date("!%H:%M:%S", math_floor(t)),
                           math_floor((t % 1) * 1000), tostring(e.conn or "-"))
   if e.dir == "in" or e.dir == "out" then
+    if e.command == nil then
+      -- The driver could not frame the bytes (PROTOCOL.md "Framing").
+      return str_format("%s %-3s broken stream: %s", head, e.dir, tostring(e.error))
+    end
     local p = e.pdu or {}
-    local extra = ""
+    local extra = e.error and " error=" .. e.error or ""
     if e.command == "submit_sm" or e.command == "deliver_sm" then
-      extra = str_format(" service_type=%q dest=%s dc=%s sm=%q", tostring(p.service_type),
-                         tostring(p.destination_addr), tostring(p.data_coding),
-                         tostring(p.short_message))
+      extra = extra .. str_format(" service_type=%q dest=%s dc=%s sm=%q",
+                                  tostring(p.service_type), tostring(p.destination_addr),
+                                  tostring(p.data_coding), tostring(p.short_message))
     elseif e.command == "submit_sm_resp" then
-      extra = " message_id=" .. tostring(p.message_id)
+      extra = extra .. " message_id=" .. tostring(p.message_id)
     elseif p.system_id then
-      extra = " system_id=" .. tostring(p.system_id)
+      extra = extra .. " system_id=" .. tostring(p.system_id)
     end
     return str_format("%s %-3s %s seq=%s status=%s%s", head, e.dir, tostring(e.command),
                       tostring(e.sequence_number), tostring(e.status_name or e.command_status),
                       extra)
   end
   local extra = {}
-  for _, k in ipairs({ "system_id", "message_id", "status_name", "reason" }) do
+  for _, k in ipairs({ "system_id", "message_id", "status_name", "count", "reason" }) do
     if e[k] ~= nil then extra[#extra + 1] = k .. "=" .. tostring(e[k]) end
   end
   return str_format("%s sim %s %s", head, tostring(e.event), table.concat(extra, " "))
@@ -330,6 +335,7 @@ local function create(opts, lvl)
   local n_submits, n_submits_ok, n_rejected, n_faults = 0, 0, 0, 0
   local n_receipts, n_receipts_sent, n_receipts_acked, n_receipts_unacked = 0, 0, 0, 0
   local n_receipts_resent, n_receipts_dropped, n_pending = 0, 0, 0
+  local n_receipts_not_requested, n_receipts_not_sent = 0, 0
   local rejected_by = {}
   local closed = false
 
@@ -341,6 +347,11 @@ local function create(opts, lvl)
   -- Receipts whose deliver_sm was not acknowledged, per account, in order:
   -- resent on that account's next bind (see doc/simulator.md, "Receipts").
   local pending = {}
+  -- Filled only by the trace hook: PDUs received per connection (for the
+  -- first-PDU rule and drop_after), and the decode or framing error that
+  -- ended a link (the driver's on_close says only "protocol error").
+  local pdus_in = setmetatable({}, { __mode = "k" })
+  local broken = setmetatable({}, { __mode = "k" })
 
   -- Bounded log ring.
   local ring, ring_head, ring_count = {}, 1, 0
@@ -384,7 +395,7 @@ local function create(opts, lvl)
     return date_str
   end
 
-  ------------------------------------------------------------------------
+  -- ----------------------------------------------------------------------
   -- Due queues: receipts and late answers go out after a fixed delay, so
   -- due times only grow and one timer per queue is enough (no timer per
   -- message). fire(item) runs for each item in order.
@@ -417,15 +428,22 @@ local function create(opts, lvl)
       end
     end
     function q.size() return tail - head + 1 end
-    function q.stop()
+    -- Stops the queue; returns how many of the items it discards pass
+    -- counts(item) (all of them without counts), so none goes uncounted.
+    function q.stop(counts)
       if timer then timer:stop() end
-      for i = head, tail do due[i], items[i] = nil, nil end
+      local n = 0
+      for i = head, tail do
+        if counts == nil or counts(items[i]) then n = n + 1 end
+        due[i], items[i] = nil, nil
+      end
       head, tail = 1, 0
+      return n
     end
     return q
   end
 
-  ------------------------------------------------------------------------
+  -- ----------------------------------------------------------------------
   -- Receipts. A receipt record is an array, kept small and flat:
   -- { conn, system_id, destination_addr, text, message_id, message_state }.
   local R_CONN, R_SID, R_DEST, R_TEXT, R_ID, R_STATE = 1, 2, 3, 4, 5, 6
@@ -577,7 +595,7 @@ local function create(opts, lvl)
              err_code and STATE_UNDELIVERABLE or STATE_DELIVERED }
   end
 
-  ------------------------------------------------------------------------
+  -- ----------------------------------------------------------------------
   -- The submit_sm rules (gateway "Message Sending", "Failure Response").
   -- Returns 0, body, utf8_text or status, reason.
   local function check_submit(p)
@@ -616,10 +634,9 @@ local function create(opts, lvl)
     return ESME_ROK, body, bytes
   end
 
-  ------------------------------------------------------------------------
+  -- ----------------------------------------------------------------------
   -- Faults (doc/simulator.md, "Fault injection").
   local fault_every_count = 0
-  local sent_per_conn = setmetatable({}, { __mode = "k" })
 
   -- Late answers: { conn, sequence_number, status, message_id, receipt }.
   local answer_queue = new_queue(function(a)
@@ -633,6 +650,7 @@ local function create(opts, lvl)
     if rec then schedule_receipt(rec) end
   end)
 
+  -- Returns the message_id, and the receipt record when one is wanted.
   local function accept(conn, p, sid, body, text)
     local msgid = str_format("%x", id_next)
     id_next = id_next + 1
@@ -642,11 +660,22 @@ local function create(opts, lvl)
     if undeliverable then
       err_code = undeliverable(dest, p, sid, body, msgid)
     end
-    local rec = make_receipt(conn, sid, dest, msgid, err_code, text)
+    -- SMPP 3.4 5.2.17, bits 0-1 of registered_delivery: 0 no receipt, 1 a
+    -- receipt on the final outcome, 2 on failure only (UNDELIV here), 3
+    -- reserved, read as 1. The bits above ask for SME acknowledgements and
+    -- intermediate notifications, which the gateway does not send.
+    local want = p.registered_delivery % 4
+    local rec
+    if want == 1 or want == 3 or (want == 2 and err_code) then
+      rec = make_receipt(conn, sid, dest, msgid, err_code, text)
+    else
+      n_receipts_not_requested = n_receipts_not_requested + 1
+    end
     if logging then
       note(conn, "submit_accepted", { message_id = msgid, sequence_number = p.sequence_number,
                                       template = body.id, destination_addr = dest,
-                                      stat = err_code and "UNDELIV" or "DELIVRD" })
+                                      stat = err_code and "UNDELIV" or "DELIVRD",
+                                      receipt = rec ~= nil })
     end
     return msgid, rec
   end
@@ -664,17 +693,6 @@ local function create(opts, lvl)
   -- The slow path: a fault is configured. Returns what on_submit returns.
   local function submit_with_faults(conn, p, sid)
     local f = faults
-    if f.drop_after then
-      local n = (sent_per_conn[conn] or 0) + 1
-      sent_per_conn[conn] = n
-      if n > f.drop_after then
-        n_faults = n_faults + 1
-        note(conn, "fault_drop", { sequence_number = p.sequence_number,
-                                   reason = "drop_after " .. f.drop_after })
-        conn:close()
-        return
-      end
-    end
     if f.no_answer then
       n_faults = n_faults + 1
       note(conn, "fault_no_answer", { sequence_number = p.sequence_number })
@@ -733,10 +751,10 @@ local function create(opts, lvl)
     -- gateway: "Message delivery is synchronous": the answer goes first,
     -- then the receipt (at once when receipt_delay is 0).
     conn:respond(p.sequence_number, ESME_ROK, msgid)
-    schedule_receipt(rec)
+    if rec then schedule_receipt(rec) end
   end
 
-  ------------------------------------------------------------------------
+  -- ----------------------------------------------------------------------
   -- Binds (gateway "Establishing Connection").
   local flush_timers = {}
   local function flush_pending(conn, sid)
@@ -804,7 +822,9 @@ local function create(opts, lvl)
       n_closed_unbound = n_closed_unbound + 1
     end
     conns[conn] = nil
-    sent_per_conn[conn] = nil
+    pdus_in[conn] = nil
+    local why = broken[conn]
+    broken[conn] = nil
     -- Receipts that never left: to another link of the account, or pending.
     local q = backlog[conn]
     if q then
@@ -815,28 +835,73 @@ local function create(opts, lvl)
       end
     end
     if logging then
-      note(conn, "closed", { system_id = sid or nil, reason = tostring(reason) })
+      reason = tostring(reason)
+      -- The driver says only "protocol error"; the trace saw what it was.
+      if why and reason == "protocol error" then reason = reason .. ": " .. why end
+      note(conn, "closed", { system_id = sid or nil, reason = reason })
     end
   end
 
+  -- Why the first PDU of a link is refused, or nil when it is a
+  -- bind_transceiver that decodes (on_bind then judges the credentials).
+  -- p.error without p.command: the stream could not be framed.
+  local function first_pdu_refusal(p)
+    local cmd, err = p.command, p.error
+    if cmd == nil then return "broken stream: " .. tostring(err) end
+    if cmd ~= "bind_transceiver" then
+      return "first PDU was " .. cmd .. ", not bind_transceiver"
+    end
+    if err then return "bind_transceiver does not decode: " .. err end
+    return nil
+  end
+
+  -- The trace hook sees every PDU in and out, decoded (password "***"),
+  -- before the session acts on it. It is on only when the log is, or when
+  -- drop_after must count PDUs: it decodes every PDU a second time (the
+  -- session parses it too), a price the hot path must not pay otherwise.
   local trace
-  if logging then
-    -- The driver hands decoded tables with the password masked ("***").
+  if logging or (faults and faults.drop_after) then
     trace = function(conn, dir, p)
-      local status = p.command_status
-      log({
-        conn = conn:id(), system_id = conns[conn] or nil, dir = dir, command = p.command,
-        sequence_number = p.sequence_number, command_status = status,
-        status_name = status and status ~= 0 and status_name(status) or nil, pdu = p,
-      })
-      if dir == "in" and conns[conn] == nil and p.command ~= "bind_transceiver" then
+      local n
+      if dir == "in" then
+        n = (pdus_in[conn] or 0) + 1
+        pdus_in[conn] = n
+        if p.error then broken[conn] = p.error end
+      end
+      if logging then
+        local status = p.command_status
+        log({
+          conn = conn:id(), system_id = conns[conn] or nil, dir = dir, command = p.command,
+          sequence_number = p.sequence_number, command_status = status,
+          status_name = status and status ~= 0 and status_name(status) or nil, pdu = p,
+          error = p.error,
+        })
         -- gateway: "the first packet must send the BindTransceiver
         -- command"; the session closes the socket, the log says why.
-        note(conn, "bind_refused", { reason = "first PDU was " .. tostring(p.command)
-                                     .. ", not bind_transceiver" })
+        -- Counted, not read from conns: the trace sees a whole read at
+        -- once, so PDUs sent right behind the bind come before on_bind.
+        if n == 1 then
+          local why = first_pdu_refusal(p)
+          if why then note(conn, "bind_refused", { reason = why }) end
+        end
+      end
+      -- doc/simulator.md "Fault injection": drop after n PDUs, every PDU
+      -- received counting (bind, enquire_link, submit_sm, deliver_sm_resp,
+      -- unbind...), not only submits. The trace runs before the session
+      -- parses what it shows, so PDU n + 1 is never acted on.
+      local limit = n and faults and faults.drop_after
+      if limit and n == limit + 1 then
+        n_faults = n_faults + 1
+        note(conn, "fault_drop", { sequence_number = p.sequence_number,
+                                   reason = str_format("PDU %d (%s) came in, drop_after %d", n,
+                                                       tostring(p.command or "unframed"),
+                                                       limit) })
+        conn:close()
       end
     end
   end
+
+  local counting = trace ~= nil
 
   local srv, err = ev.server {
     host = opts.host or "127.0.0.1",
@@ -855,7 +920,7 @@ local function create(opts, lvl)
   }
   if not srv then return nil, err end
 
-  ------------------------------------------------------------------------
+  -- ----------------------------------------------------------------------
   -- Methods that need the upvalues; the public ones below go through them.
   self._srv = srv
 
@@ -876,6 +941,8 @@ local function create(opts, lvl)
       receipts_acked = n_receipts_acked, receipts_unacked = n_receipts_unacked,
       receipts_pending = n_pending, receipts_resent = n_receipts_resent,
       receipts_dropped = n_receipts_dropped,
+      receipts_not_requested = n_receipts_not_requested,
+      receipts_not_sent = n_receipts_not_sent,
       receipts_due = receipt_queue.size(), receipts_waiting = n_backlog,
       answers_due = answer_queue.size(),
     }
@@ -913,22 +980,39 @@ local function create(opts, lvl)
   end
 
   function self._set_faults(f)
-    faults = normalize_faults(f, 3)
+    local nf = normalize_faults(f, 3)
+    if nf and nf.drop_after and not counting then
+      -- The trace hook is chosen when the server starts (ev.server).
+      error("set_faults: drop_after counts PDUs through the trace hook, on only when the "
+            .. "simulator was created with log or with faults.drop_after", 3)
+    end
+    faults = nf
     fault_every_count = 0
   end
+
+  -- Receipts waiting for receipt_delay, and those of answers held back by
+  -- the delay fault, can't be sent once the links are gone: count them
+  -- (stats().receipts_not_sent) and log it, never drop them silently.
+  local function has_receipt(a) return a[5] ~= nil end
 
   function self._close()
     if closed then return end
     closed = true
-    local undelivered = receipt_queue.size()
-    receipt_queue.stop()
-    answer_queue.stop()
+    local not_sent = receipt_queue.stop() + answer_queue.stop(has_receipt)
+    n_receipts_not_sent = n_receipts_not_sent + not_sent
     for t in pairs(flush_timers) do t:stop() end
     flush_timers = {}
     srv:close()
-    if undelivered > 0 or n_pending > 0 then
-      note(nil, "closed_with_receipts", {
-        reason = str_format("%d receipts not yet due, %d pending", undelivered, n_pending),
+    if not_sent > 0 then
+      note(nil, "receipts_not_sent", {
+        count = not_sent,
+        reason = str_format("%d receipts not sent (still waiting for their delay)", not_sent),
+      })
+    end
+    if n_pending > 0 then
+      note(nil, "receipts_pending", {
+        count = n_pending,
+        reason = str_format("%d receipts pending (never acknowledged)", n_pending),
       })
     end
   end
