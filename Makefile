@@ -145,6 +145,7 @@ demo: deps
 	$(LUA) examples/demo.lua
 
 lint:
+	$(call apt_ensure,clang-format cppcheck lua-check)
 	clang-format --dry-run --Werror src/*.c src/*.h spec/c/*.c spec/c/*.h spec/fuzz/*.c bench/*.c
 	luacheck lua spec bin examples bench
 	cppcheck --error-exitcode=1 --quiet --enable=warning,performance,portability \

@@ -190,14 +190,12 @@ long smpp_pdu_encode(const smpp_pdu *pdu, uint8_t *out, size_t cap, smpp_error *
 const smpp_tlv *smpp_pdu_find_tlv(const smpp_pdu *pdu, uint16_t tag);
 
 /* Append a TLV (value borrowed). Returns 0 or SMPP_ERR_LIMIT. */
-int smpp_pdu_add_tlv(smpp_pdu *pdu, uint16_t tag, const void *value, size_t len,
-                     smpp_error *err);
+int smpp_pdu_add_tlv(smpp_pdu *pdu, uint16_t tag, const void *value, size_t len, smpp_error *err);
 
 /* Big-endian helpers shared by the codec and the session. */
 static inline uint32_t smpp_get_u32(const uint8_t *p)
 {
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) |
-           (uint32_t)p[3];
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
 
 static inline void smpp_put_u32(uint8_t *p, uint32_t v)

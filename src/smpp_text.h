@@ -20,16 +20,14 @@
  * stray continuation bytes are all refused), or SMPP_ERR_BUFFER.
  * The output never needs more than 2 * in_len bytes.
  */
-long smpp_utf8_to_ucs2(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap,
-                       smpp_error *err);
+long smpp_utf8_to_ucs2(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, smpp_error *err);
 
 /*
  * UTF-16BE to UTF-8. Returns bytes written, or SMPP_ERR_UCS2 (odd length,
  * unpaired surrogate; err names the byte offset), or SMPP_ERR_BUFFER.
  * The output never needs more than 3 * in_len / 2 bytes.
  */
-long smpp_ucs2_to_utf8(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap,
-                       smpp_error *err);
+long smpp_ucs2_to_utf8(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, smpp_error *err);
 
 /* Returns 0 when in is valid UTF-8, else SMPP_ERR_UTF8 with the offset. */
 int smpp_utf8_check(const uint8_t *in, size_t in_len, smpp_error *err);
