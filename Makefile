@@ -133,9 +133,14 @@ fuzz-run: $(addprefix $(BUILD)/fuzz_,$(FUZZERS)) $(BUILD)/seeds
 
 # ---- other jobs --------------------------------------------------------------
 
-bench: all $(BUILD)/bench_codec
+bench: all $(BUILD)/bench_codec $(BUILD)/bench_pingpong
 	$(LUA) bench/codec.lua $(BUILD)/bench_codec
 	$(LUA) bench/loopback.lua
+	ulimit -n 25000 2>/dev/null; $(LUA) bench/loopback.lua idle 10000
+
+$(BUILD)/bench_pingpong: bench/pingpong.c
+	@mkdir -p $(@D)
+	$(CC) $(STD) -O2 $(WARN) -o $@ $<
 
 $(BUILD)/bench_codec: bench/codec_c.c $(CODEC_SRC) $(HEADERS)
 	$(CC) $(STD) -O2 $(WARN) -Isrc -o $@ $< $(CODEC_SRC)
