@@ -216,9 +216,9 @@ local function throughput(n)
                    mb(client_hwm)))
   -- Window 1 is two process wake-ups per round trip: what the machine
   -- itself allows for that, with no SMPP, Lua or libev, puts p50 in scale.
-  local floor = io.popen("build/bench_pingpong 2>/dev/null")
-  local line = floor and floor:read("l")
-  if floor then floor:close() end
+  local pingpong = io.popen("build/bench_pingpong 2>/dev/null")
+  local line = pingpong and pingpong:read("l")
+  if pingpong then pingpong:close() end
   if line then
     print("  " .. line)
   end
