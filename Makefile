@@ -61,9 +61,10 @@ $(BUILD)/smpp/core.so: $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LUA_CFLAGS) $(CJSON_CFLAGS) -shared -o $@ $(CORE_SRC) $(CJSON_LIBS) $(LDFLAGS)
 
+# -pthread: host names are looked up on helper threads.
 $(BUILD)/smpp/ev.so: $(EV_SRC) $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LUA_CFLAGS) -shared -o $@ $(EV_SRC) $(EV_LIBS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -pthread $(LUA_CFLAGS) -shared -o $@ $(EV_SRC) $(EV_LIBS) $(LDFLAGS)
 
 # ---- tests -----------------------------------------------------------------
 

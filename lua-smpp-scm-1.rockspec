@@ -54,7 +54,9 @@ build = {
         "src/lsmpp_ev_client.c", "src/lsmpp_ev_server.c"),
       incdirs = { "src", "$(LIBEV_INCDIR)" },
       libdirs = { "$(LIBEV_LIBDIR)" },
-      libraries = { "ev" },
+      -- pthread: host names are looked up on helper threads (glibc 2.34+
+      -- has it in libc; older systems and the BSDs need it named).
+      libraries = { "ev", "pthread" },
     },
   },
   install = {

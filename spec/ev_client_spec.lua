@@ -589,6 +589,76 @@ describe("smpp.ev client", function()
     end)
   end)
 
+  describe("host names", function()
+    it("binds by name to an in-process server and submits", function()
+      srv = loop.server { on_submit = function() return 0, "by-name" end }
+      local c = track(loop.bound(srv:port(), { host = "localhost" }))
+      assert.are.equal("bound", c:state())
+      local res
+      c:submit({ destination_addr = "+1" }, function(r) res = r end)
+      assert.is_true(wait(function() return res end))
+      assert.are.equal("by-name", res.message_id)
+    end)
+
+    it("connects to an IPv6 literal without a lookup", function()
+      local s6 = ev.server { host = "::1", port = 0 }
+      if not s6 then return end -- no IPv6 loopback on this host
+      srv = s6
+      local c = track(loop.bound(srv:port(), { host = "::1" }))
+      assert.are.equal("bound", c:state())
+    end)
+
+    it("reports a name that does not resolve as dns failure, to bind and on_close", function()
+      local c = track(loop.client(2775, { host = "no-such-host.invalid" }))
+      local res, closes = nil, {}
+      c:on_close(function(r) table.insert(closes, r) end)
+      assert.is_true(c:bind(function(...) res = table.pack(...) end))
+      assert.are.equal("connecting", c:state()) -- the lookup runs meanwhile
+      assert.is_nil(res)
+      assert.is_true(wait(function() return res and #closes == 1 end))
+      assert.is_nil(res[1])
+      assert.matches("^dns failure: .+", res[2])
+      assert.are.same({ res[2] }, closes)
+    end)
+
+    it("ends a client closed during its lookup with 'closed', once, and never connects", function()
+      local binds = 0
+      srv = loop.server { on_bind = function() binds = binds + 1; return 0 end }
+      local c = track(loop.client(srv:port(), { host = "localhost" }))
+      local results, closes = {}, {}
+      c:on_close(function(r) table.insert(closes, r) end)
+      assert.is_true(c:bind(function(...) table.insert(results, table.pack(...)) end))
+      c:close() -- the lookup has not come back: the loop has not run
+      loop.sleep(0.2) -- time for the lookup's answer to arrive, and be dropped
+      assert.are.equal(1, #results)
+      assert.are.same({ nil, "closed", n = 2 }, results[1])
+      assert.are.same({ "closed" }, closes)
+      assert.are.equal("closed", c:state())
+      assert.are.equal(0, binds)
+      assert.are.equal(0, srv:connections())
+    end)
+
+    it("keeps a client dropped during its lookup until its link ends, then lets it go", function()
+      srv = loop.server {}
+      local held = setmetatable({}, { __mode = "v" })
+      local bound
+      do
+        local c = loop.client(srv:port(), { host = "localhost" })
+        c:bind(function(ok) bound = ok end)
+        held[1] = c
+      end
+      collectgarbage()
+      collectgarbage()
+      assert.is_not_nil(held[1]) -- the loop holds it from bind on
+      assert.is_true(wait(function() return bound end))
+      held[1]:close()
+      assert.is_true(wait(function() return held[1]:state() == "closed" end))
+      collectgarbage()
+      collectgarbage()
+      assert.is_nil(held[1])
+    end)
+  end)
+
   describe("misuse", function()
     it("raises on unknown options, naming the key", function()
       assert.has_error(function()
@@ -829,5 +899,175 @@ describe("ev.client timeouts", function()
     assert.same({ true }, got)
     c:close()
     srv:close()
+  end)
+end)
+
+-- The sandboxes these specs run in answer every name at once, so a lookup
+-- that takes its time comes from spec/support/slow_getaddrinfo.c, put in
+-- front of the C library's getaddrinfo of a child lua with LD_PRELOAD:
+-- "ok.slow.test" resolves as localhost after SLOW_GAI_MS, any other
+-- "*.slow.test" fails after it.
+describe("ev.client name lookups on a slow resolver", function()
+  local dir, shim
+
+  setup(function()
+    dir = io.popen("mktemp -d"):read("l")
+    shim = dir .. "/slow_getaddrinfo.so"
+    -- Built without the sanitizers `make asan` preloads into this process.
+    local ok = os.execute("env -u LD_PRELOAD cc -shared -fPIC -O1 -o " .. shim
+      .. " spec/support/slow_getaddrinfo.c -ldl")
+    assert(ok, "could not build the slow resolver")
+  end)
+
+  teardown(function()
+    os.execute("rm -rf " .. dir)
+  end)
+
+  -- Run body in a child lua with the slow resolver; returns what it
+  -- printed (stdout and stderr) and its exit status. The child loads the
+  -- same smpp.ev as this process (package.cpath), sanitized or not.
+  local function child(body, ms)
+    local path = dir .. "/child.lua"
+    local f = assert(io.open(path, "w"))
+    f:write('local ev = require "smpp.ev"\n', body)
+    f:close()
+    local preload = ((os.getenv("LD_PRELOAD") or "") .. " " .. shim):gsub("^ ", "")
+    local cmd = string.format("SLOW_GAI_MS=%d LD_PRELOAD='%s' LUA_CPATH='%s' lua5.4 %s 2>&1;"
+      .. " echo \"exit:$?\"", ms or 300, preload, package.cpath, path)
+    local p = assert(io.popen(cmd))
+    local out = p:read("a")
+    p:close()
+    return out, tonumber(out:match("exit:(%d+)%s*$"))
+  end
+
+  it("keeps timers and other clients going while a name is looked up", function()
+    local out, code = child([[
+      local srv = assert(ev.server { port = 0 })
+      local ticks, t0 = 0, ev.now()
+      local tick = ev.timer(0.01, function() ticks = ticks + 1 end, 0.01)
+      local c = ev.client { host = "ok.slow.test", port = srv:port(),
+                            system_id = "a", password = "b" }
+      local other = ev.client { port = srv:port(), system_id = "b", password = "b" }
+      local res, other_at, idle_seen = nil, nil, false
+      assert(c:bind(function(ok, err) res = { ok, err, ticks, ev.now() - t0 } end))
+      assert(other:bind(function(ok) other_at = ok and ticks end))
+      while not res do
+        if not ev.run_once() then idle_seen = true end
+      end
+      print("bound", tostring(res[1]), tostring(res[2]))
+      print("ticks", res[3], "elapsed", res[4], "other_at", other_at, "idle", idle_seen)
+      c:close(); other:close(); srv:close(); tick:stop()
+      local n = 0
+      while ev.run_once() do n = n + 1; assert(n < 1000) end
+      print("loop_empty")
+    ]], 300)
+    assert.are.equal(0, code, out)
+    assert.matches("bound\ttrue\tnil", out)
+    local ticks, elapsed, other_at = out:match("ticks\t(%d+)\telapsed\t(%S+)\tother_at\t(%d+)")
+    assert.is_not_nil(ticks, out)
+    assert.is_true(tonumber(elapsed) >= 0.25, out)
+    assert.is_true(tonumber(ticks) >= 10, out)      -- the timer fired all along
+    assert.is_true(tonumber(other_at) < tonumber(ticks), out) -- bound by IP meanwhile
+    assert.matches("idle\tfalse", out)  -- run_once said true while the lookup ran
+    assert.matches("loop_empty", out)   -- and nothing is left once it is over
+  end)
+
+  it("fails a name that does not resolve with dns failure, the loop going on", function()
+    local out, code = child([[
+      local ticks = 0
+      local tick = ev.timer(0.01, function() ticks = ticks + 1 end, 0.01)
+      local c = ev.client { host = "nope.slow.test", port = 1, system_id = "a", password = "b" }
+      local res, closes = nil, {}
+      c:on_close(function(r) closes[#closes + 1] = r end)
+      assert(c:bind(function(...) res = table.pack(...) end))
+      while not res do ev.run_once() end
+      tick:stop()
+      print("res", tostring(res[1]), res[2], "close", table.concat(closes, ","), "ticks", ticks)
+    ]], 200)
+    assert.are.equal(0, code, out)
+    assert.matches("res\tnil\tdns failure: Name or service not known\tclose\t"
+      .. "dns failure: Name or service not known\tticks\t%d%d", out)
+  end)
+
+  it("counts the lookup in the connect timeout and drops its late answer", function()
+    local out, code = child([[
+      local binds = 0
+      local srv = assert(ev.server { port = 0,
+                                     on_bind = function() binds = binds + 1; return 0 end })
+      local t0 = ev.now()
+      local c = ev.client { host = "ok.slow.test", port = srv:port(), system_id = "a",
+                            password = "b", connect_timeout = 0.1 }
+      local results, closes, at = {}, {}, nil
+      c:on_close(function(r) closes[#closes + 1] = r end)
+      assert(c:bind(function(ok, err)
+        results[#results + 1] = tostring(ok) .. "/" .. err
+        at = ev.now() - t0
+      end))
+      local guard = ev.timer(5, function() end)
+      while #results == 0 do ev.run_once() end
+      guard:stop()
+      local done = false
+      ev.timer(0.5, function() done = true end)
+      while not done do ev.run_once() end
+      print("results", table.concat(results, ","), "closes", table.concat(closes, ","),
+            "at", at, "binds", binds, "conns", srv:connections())
+      srv:close()
+    ]], 400)
+    assert.are.equal(0, code, out)
+    assert.matches("results\tnil/connect timeout\tcloses\tconnect timeout\tat\t%S+"
+      .. "\tbinds\t0\tconns\t0", out)
+    local at = tonumber(out:match("\tat\t(%S+)"))
+    assert.is_true(at >= 0.09 and at < 0.35, out)
+  end)
+
+  it("drops the answer of a lookup whose client was closed meanwhile", function()
+    local out, code = child([[
+      local binds = 0
+      local srv = assert(ev.server { port = 0,
+                                     on_bind = function() binds = binds + 1; return 0 end })
+      local c = ev.client { host = "ok.slow.test", port = srv:port(),
+                            system_id = "a", password = "b" }
+      local results, closes = {}, {}
+      c:on_close(function(r) closes[#closes + 1] = r end)
+      assert(c:bind(function(ok, err) results[#results + 1] = tostring(ok) .. "/" .. err end))
+      ev.timer(0.05, function() c:close() end)
+      local done = false
+      ev.timer(0.5, function() done = true end)
+      while not done do ev.run_once() end
+      print("results", table.concat(results, ","), "closes", table.concat(closes, ","),
+            "state", c:state(), "binds", binds, "conns", srv:connections())
+      srv:close()
+    ]], 200)
+    assert.are.equal(0, code, out)
+    assert.matches("results\tnil/closed\tcloses\tclosed\tstate\tclosed\tbinds\t0\tconns\t0", out)
+  end)
+
+  it("does not count a cancelled lookup as active", function()
+    local out, code = child([[
+      local c = ev.client { host = "ok.slow.test", port = 9, system_id = "a", password = "b" }
+      assert(c:bind(function() end))
+      print("while_looking_up", ev.run_once(false))
+      c:close()
+      -- the thread still waits on the resolver, but nobody waits for it
+      print("after_close", ev.run_once(false))
+    ]], 300)
+    assert.are.equal(0, code, out)
+    assert.matches("while_looking_up\ttrue\nafter_close\tfalse", out)
+  end)
+
+  it("survives lua_close while a lookup runs: client collected, thread ending after", function()
+    local out, code = child([[
+      local c = ev.client { host = "ok.slow.test", port = 9, system_id = "a", password = "b" }
+      assert(c:bind(function() print("callback after close") end))
+      local done = false
+      ev.timer(0.05, function() done = true end)
+      while not done do ev.run_once() end
+      print("leaving", c:state())
+    ]], 300)
+    assert.are.equal(0, code, out)
+    assert.matches("leaving\tconnecting", out)
+    assert.not_matches("callback after close", out)
+    -- the lookup did outlive the Lua state, so the case was tested
+    assert.matches("1 lookups ended after main returned", out)
   end)
 end)

@@ -63,6 +63,7 @@ static inline void lev_getuv(lua_State *L, int idx)
 /* One per lua_State that loaded the module; a full userdata kept alive by
  * the module's functions and by every object's user value table. */
 struct lev_link;
+typedef struct lev_dns lev_dns;
 
 typedef struct lev_ctx {
     struct ev_loop *loop;
@@ -74,6 +75,10 @@ typedef struct lev_ctx {
      * unref'd so that it never keeps ev.run from returning. */
     struct lev_link *dirty;
     ev_prepare flush_w;
+    /* Host name lookups in flight on helper threads; made at the first
+     * lookup. Heap-allocated and shared with those threads (lsmpp_ev.c,
+     * "name resolution"), so neither side's end frees it under the other. */
+    lev_dns *dns;
 } lev_ctx;
 
 /* The thread callbacks run on: the one running the loop. Using any other
@@ -209,6 +214,27 @@ int lev_ref_callback(lua_State *L, int uv, int cbs_slot, int args_slot, int cb_i
 void lev_unref_callback(lua_State *L, int uv, int cbs_slot, int args_slot, int token);
 /* Parse a status given as an integer or a name ("ESME_RSYSERR"). */
 int lev_get_status(lua_State *L, int idx, uint32_t *status);
+
+/* Host names are looked up on a helper thread, so that a slow DNS server
+ * holds up only the client that asked, never the loop. */
+struct addrinfo;
+typedef struct lev_lookup lev_lookup;
+/* Runs on the loop thread, from the loop, once the lookup is over (never
+ * after lev_lookup_cancel): rc is 0 or getaddrinfo's EAI_* code, sys_errno
+ * the errno for EAI_SYSTEM; res (NULL unless rc is 0) becomes the callee's,
+ * to freeaddrinfo. Must not raise: no Lua frame protects it. */
+typedef void (*lev_lookup_done)(lua_State *L, void *owner, int rc, int sys_errno,
+                                struct addrinfo *res);
+/* Resolve host and a numeric port (stream sockets, any family) on a
+ * detached thread; both strings are copied. Returns the lookup, or NULL
+ * with *err an errno value (ENOMEM, or pthread_create's answer) and no
+ * thread started. */
+lev_lookup *lev_lookup_start(lev_ctx *ctx, const char *host, const char *port, lev_lookup_done done,
+                             void *owner, int *err);
+/* The owner is going away: done will not be called and the lookup no
+ * longer keeps the loop alive. The thread finishes on its own and the
+ * loop frees what it returns; q must not be used after this. */
+void lev_lookup_cancel(lev_lookup *q);
 
 void lev_open_client(lua_State *L);
 void lev_open_server(lua_State *L);

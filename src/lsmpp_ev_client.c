@@ -46,7 +46,8 @@ typedef struct lev_client {
     smpp_session_stats last;  /* the session's stats when it ended */
     struct addrinfo *ai_list; /* addresses still to try while connecting */
     struct addrinfo *ai_next;
-    char detail[128]; /* resolver or connect error text */
+    lev_lookup *lookup; /* the host name's lookup while it runs */
+    char detail[128];   /* resolver or connect error text */
 } lev_client;
 
 #define CTX_UP(L) ((lev_ctx *)lua_touserdata((L), lua_upvalueindex(1)))
@@ -126,6 +127,48 @@ static void connect_next(lev_client *c, int last)
     connect_failed(c, last);
 }
 
+static void dns_failed(lev_client *c, int rc, int sys_errno)
+{
+    snprintf(c->detail, sizeof c->detail, "%s",
+             rc == EAI_SYSTEM ? strerror(sys_errno) : gai_strerror(rc));
+    smpp_session_fail(c->link.s, SMPP_REASON_DNS, now_ms(c));
+}
+
+/* The owner is done with the lookup (closed, timed out, collected): its
+ * answer, whenever it comes, is dropped. */
+static void cancel_lookup(lev_client *c)
+{
+    if (c->lookup != NULL) {
+        lev_lookup_cancel(c->lookup);
+        c->lookup = NULL;
+    }
+}
+
+/* The host name's lookup is over (lev_lookup_done, from the loop). */
+static void resolved(lua_State *L, void *owner, int rc, int sys_errno, struct addrinfo *res)
+{
+    lev_client *c = (lev_client *)owner;
+    c->lookup = NULL;
+    /* The lookup is cancelled when the CLOSED event is handed out, and a
+     * close from inside a callback leaves that event to the kick timer of
+     * a later iteration, which the answer may beat: the session is over,
+     * the answer of no use. */
+    if (c->link.s == NULL || smpp_session_state(c->link.s) != SMPP_STATE_CONNECTING) {
+        if (res)
+            freeaddrinfo(res);
+        return;
+    }
+    if (rc != 0) {
+        dns_failed(c, rc, sys_errno);
+    } else {
+        c->ai_list = c->ai_next = res;
+        connect_next(c, ECONNREFUSED);
+    }
+    lev_link_after(L, &c->link, 1);
+}
+
+/* Runs in bind, after the session is made: its connect timeout, counting
+ * from then, covers the lookup as well as the TCP connect. */
 static void connect_start(lev_client *c)
 {
     struct addrinfo hints, *res = NULL;
@@ -133,20 +176,28 @@ static void connect_start(lev_client *c)
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
+    /* An address literal (IPv4 or IPv6) parses here without any lookup,
+     * so it connects at once with no thread. */
+    hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST;
     snprintf(port, sizeof port, "%d", c->port);
-    /* getaddrinfo blocks the loop while a name is looked up. Acceptable
-     * for now: a client resolves once, when it binds, and numeric hosts
-     * never block. An asynchronous resolver is the fix if that changes. */
     int rc = getaddrinfo(c->host, port, &hints, &res);
-    if (rc != 0) {
-        snprintf(c->detail, sizeof c->detail, "%s",
-                 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-        smpp_session_fail(c->link.s, SMPP_REASON_DNS, now_ms(c));
+    if (rc == 0) {
+        c->ai_list = c->ai_next = res;
+        connect_next(c, ECONNREFUSED);
         return;
     }
-    c->ai_list = c->ai_next = res;
-    connect_next(c, ECONNREFUSED);
+    if (rc != EAI_NONAME) {
+        dns_failed(c, rc, errno);
+        return;
+    }
+    /* A name: getaddrinfo may wait seconds on a DNS server, so it runs on
+     * a helper thread and the loop goes on serving everything else. */
+    int err = 0;
+    c->lookup = lev_lookup_start(c->link.ctx, c->host, port, resolved, c, &err);
+    if (c->lookup == NULL) {
+        snprintf(c->detail, sizeof c->detail, "cannot start a lookup: %s", strerror(err));
+        smpp_session_fail(c->link.s, SMPP_REASON_DNS, now_ms(c));
+    }
 }
 
 /* The write watcher fired while connecting (called from lsmpp_ev.c). */
@@ -278,6 +329,7 @@ static void client_closed(lua_State *L, lev_link *k)
     (void)L;
     if (k->s)
         smpp_session_get_stats(k->s, &c->last);
+    cancel_lookup(c);
     free_addrs(c);
 }
 

@@ -2,8 +2,10 @@
 --   valgrind --leak-check=full lua5.4 spec/support/ev_roundtrip.lua
 -- An ev.server and an ev.client in one loop: bind, submits, receipts via
 -- conn:deliver, traces both ways, a timer, a client dropped at __gc while
--- connected, a refused bind, then every object closed. Exits 0 when every
--- expected callback ran.
+-- connected, a refused bind, host names (a bind by name, a name that does
+-- not resolve, a client closed while its lookup runs, one left looking up
+-- at exit), then every object closed. Exits 0 when every expected
+-- callback ran.
 package.cpath = package.cpath .. ";build/?.so" -- after any path the caller set
 local ev = require "smpp.ev"
 
@@ -59,9 +61,24 @@ local port = probe:port()
 probe:close()
 ev.client({ port = port, system_id = "x", password = "y" }):bind(function(_, err) refused = err end)
 
+-- host names: looked up on helper threads, answers back through the loop
+local by_name, no_name, cancelled = nil, nil, {}
+local named = ev.client { host = "localhost", port = srv:port(), system_id = "nm", password = "pw" }
+named:bind(function(ok, err)
+  by_name = ok or err
+  named:close()
+end)
+ev.client({ host = "no-such-host.invalid", port = 1, system_id = "x", password = "y" })
+  :bind(function(_, err) no_name = err end)
+local quitter = ev.client { host = "localhost", port = srv:port(), system_id = "q", password = "p" }
+quitter:bind(function(_, err) cancelled[#cancelled + 1] = err end)
+quitter:close()
+
 local t = ev.timer(5, function() ev.stop() end)
 ev.timer(0.01, function()
-  if closed == 1 and refused then ev.stop() end
+  if closed == 1 and refused and by_name and no_name and named:state() == "closed" then
+    ev.stop()
+  end
 end, 0.01)
 ev.run()
 t:stop()
@@ -69,6 +86,11 @@ assert(closed == 1, "client did not close")
 assert(results == N and receipts == N, ("results %d receipts %d"):format(results, receipts))
 assert(refused == "connection refused", tostring(refused))
 assert(traced > 0)
+assert(by_name == true, tostring(by_name))
+assert(no_name and no_name:match("^dns failure: "), tostring(no_name))
+assert(#cancelled == 1 and cancelled[1] == "closed", tostring(cancelled[1]))
+-- its lookup still out (or its answer not collected) when lua_close comes
+ev.client({ host = "localhost", port = srv:port(), system_id = "exit", password = "pw" }):bind()
 srv:close()
 collectgarbage()
 print(("ok: %d submits, %d receipts, %d traced PDUs"):format(results, receipts, traced))
