@@ -29,6 +29,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -739,6 +740,47 @@ uint32_t lev_opt_u32(lua_State *L, int idx, const char *key, uint32_t min, uint3
     if (v < (int64_t)min || v > (int64_t)max)
         luaL_error(L, "option '%s': %d out of range %d..%d", key, (int)v, (int)min, (int)max);
     return (uint32_t)v;
+}
+
+/* The session settings ev.client{} and ev.server{} share: one table so the
+ * two read them alike. A key a role does not take never gets here:
+ * lev_check_keys refused it first. */
+static const struct {
+    const char *key;
+    size_t offset;     /* in smpp_session_config */
+    uint32_t min, max; /* integers; both 0 for seconds */
+} session_opts[] = {
+    {"window", offsetof(smpp_session_config, window), 1, 65535},
+    {"queue_size", offsetof(smpp_session_config, queue_max), 0, 100000000},
+    {"max_pdu", offsetof(smpp_session_config, max_pdu), 64, 16u << 20},
+    {"connect_timeout", offsetof(smpp_session_config, connect_timeout_ms), 0, 0},
+    {"bind_timeout", offsetof(smpp_session_config, bind_timeout_ms), 0, 0},
+    {"response_timeout", offsetof(smpp_session_config, response_timeout_ms), 0, 0},
+    {"enquire_link_interval", offsetof(smpp_session_config, enquire_link_ms), 0, 0},
+    {"idle_timeout", offsetof(smpp_session_config, idle_timeout_ms), 0, 0},
+};
+
+void lev_opt_session(lua_State *L, int idx, smpp_session_config *cfg)
+{
+    size_t i;
+
+    idx = lua_absindex(L, idx);
+    for (i = 0; i < sizeof(session_opts) / sizeof(session_opts[0]); i++) {
+        char *field = (char *)cfg + session_opts[i].offset;
+
+        lua_getfield(L, idx, session_opts[i].key);
+        if (!lua_isnil(L, -1)) {
+            if (session_opts[i].max == 0) {
+                smpp_ms ms = lev_opt_ms(L, -1, session_opts[i].key);
+                memcpy(field, &ms, sizeof(ms));
+            } else {
+                uint32_t v = lev_opt_u32(L, -1, session_opts[i].key, session_opts[i].min,
+                                         session_opts[i].max);
+                memcpy(field, &v, sizeof(v));
+            }
+        }
+        lua_pop(L, 1);
+    }
 }
 
 int lev_get_status(lua_State *L, int idx, uint32_t *status)

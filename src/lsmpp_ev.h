@@ -191,6 +191,10 @@ int lev_pcall(lua_State *L, lev_ctx *ctx, int nargs, int nresults);
 smpp_ms lev_opt_ms(lua_State *L, int idx, const char *key);
 /* Unsigned integer option in [min, max]; raises naming the key. */
 uint32_t lev_opt_u32(lua_State *L, int idx, const char *key, uint32_t min, uint32_t max);
+/* Read the session settings both roles share (window, queue_size,
+ * max_pdu, the timeouts, enquire_link_interval) from the options table at
+ * idx into cfg; absent keys keep cfg's values. Raises naming a bad key. */
+void lev_opt_session(lua_State *L, int idx, smpp_session_config *cfg);
 /* Raise "<what>: unknown option '<key>'" for every key of the table at
  * idx not in names (NULL-terminated). */
 void lev_check_keys(lua_State *L, int idx, const char *what, const char *const *names);

@@ -639,27 +639,7 @@ int lev_client_new(lua_State *L)
     lua_getfield(L, 1, "system_type");
     if (!lua_isnil(L, -1))
         opt_string(L, -1, "system_type", c->system_type, sizeof c->system_type);
-    lua_getfield(L, 1, "window");
-    if (!lua_isnil(L, -1))
-        c->cfg.window = lev_opt_u32(L, -1, "window", 1, 65535);
-    lua_getfield(L, 1, "queue_size");
-    if (!lua_isnil(L, -1))
-        c->cfg.queue_max = lev_opt_u32(L, -1, "queue_size", 0, 100000000);
-    lua_getfield(L, 1, "max_pdu");
-    if (!lua_isnil(L, -1))
-        c->cfg.max_pdu = lev_opt_u32(L, -1, "max_pdu", 64, 16u << 20);
-    lua_getfield(L, 1, "connect_timeout");
-    if (!lua_isnil(L, -1))
-        c->cfg.connect_timeout_ms = lev_opt_ms(L, -1, "connect_timeout");
-    lua_getfield(L, 1, "bind_timeout");
-    if (!lua_isnil(L, -1))
-        c->cfg.bind_timeout_ms = lev_opt_ms(L, -1, "bind_timeout");
-    lua_getfield(L, 1, "response_timeout");
-    if (!lua_isnil(L, -1))
-        c->cfg.response_timeout_ms = lev_opt_ms(L, -1, "response_timeout");
-    lua_getfield(L, 1, "enquire_link_interval");
-    if (!lua_isnil(L, -1))
-        c->cfg.enquire_link_ms = lev_opt_ms(L, -1, "enquire_link_interval");
+    lev_opt_session(L, 1, &c->cfg);
     lua_getfield(L, 1, "trace");
     if (!lua_isnil(L, -1)) {
         if (!lua_isfunction(L, -1))

@@ -714,27 +714,7 @@ int lev_server_new(lua_State *L)
     lua_getfield(L, 1, "port");
     if (!lua_isnil(L, -1))
         port = (int)lev_opt_u32(L, -1, "port", 0, 65535);
-    lua_getfield(L, 1, "window");
-    if (!lua_isnil(L, -1))
-        srv->cfg.window = lev_opt_u32(L, -1, "window", 1, 65535);
-    lua_getfield(L, 1, "queue_size");
-    if (!lua_isnil(L, -1))
-        srv->cfg.queue_max = lev_opt_u32(L, -1, "queue_size", 0, 100000000);
-    lua_getfield(L, 1, "max_pdu");
-    if (!lua_isnil(L, -1))
-        srv->cfg.max_pdu = lev_opt_u32(L, -1, "max_pdu", 64, 16u << 20);
-    lua_getfield(L, 1, "response_timeout");
-    if (!lua_isnil(L, -1))
-        srv->cfg.response_timeout_ms = lev_opt_ms(L, -1, "response_timeout");
-    lua_getfield(L, 1, "bind_timeout");
-    if (!lua_isnil(L, -1))
-        srv->cfg.bind_timeout_ms = lev_opt_ms(L, -1, "bind_timeout");
-    lua_getfield(L, 1, "enquire_link_interval");
-    if (!lua_isnil(L, -1))
-        srv->cfg.enquire_link_ms = lev_opt_ms(L, -1, "enquire_link_interval");
-    lua_getfield(L, 1, "idle_timeout");
-    if (!lua_isnil(L, -1))
-        srv->cfg.idle_timeout_ms = lev_opt_ms(L, -1, "idle_timeout");
+    lev_opt_session(L, 1, &srv->cfg);
     lua_settop(L, uv);
     opt_function(L, uv, "on_bind", UV_ON_BIND);
     opt_function(L, uv, "on_submit", UV_ON_SUBMIT);
