@@ -1071,3 +1071,27 @@ describe("ev.client name lookups on a slow resolver", function()
     assert.matches("1 lookups ended after main returned", out)
   end)
 end)
+
+describe("ev.client trace", function()
+  -- Under ASan (make asan) this caught the link being freed while its
+  -- trace was still being flushed.
+  it("may close the client and drop the last reference to it", function()
+    local srv = assert(ev.server { port = 0 })
+    local c, bound
+    c = ev.client {
+      port = srv:port(), system_id = "a", password = "b",
+      trace = function(dir, pdu)
+        if c and dir == "out" and pdu.command == "bind_transceiver" then
+          c:close()
+          c = nil
+          collectgarbage()
+          collectgarbage()
+        end
+      end,
+    }
+    c:bind(function(ok, err) bound = { ok, err } end)
+    assert(wait(function() return bound end, 2))
+    assert.same({ nil, "closed" }, bound)
+    srv:close()
+  end)
+end)

@@ -149,6 +149,30 @@ describe("smpp.ev server", function()
     assert.matches("handler broke", errors[1])
   end)
 
+  it("answers ESME_RSYSERR when on_submit returns a message_id the wire can't carry", function()
+    local errors = {}
+    ev.on_error(function(m) table.insert(errors, m) end)
+    srv = loop.server { on_submit = function() return 0, string.rep("9", 80) end }
+    local c = track(loop.bound(srv:port()))
+    local res
+    c:submit({ destination_addr = "+1" }, function(...) res = table.pack(...) end)
+    assert.is_true(wait(function() return res end))
+    assert.are.same({ n = 3, nil, "ESME_RSYSERR", 8 }, res)
+    assert.matches("message_id: 80 bytes", errors[1])
+  end)
+
+  it("lets on_submit close its conn and still return a status, with no error", function()
+    local errors = {}
+    ev.on_error(function(m) table.insert(errors, m) end)
+    srv = loop.server { on_submit = function(conn) conn:close(); return 0, "x" end }
+    local c = track(loop.bound(srv:port()))
+    local res
+    c:submit({ destination_addr = "+1" }, function(...) res = table.pack(...) end)
+    assert.is_true(wait(function() return res end))
+    assert.are.equal("connection lost", res[2])
+    assert.are.same({}, errors)
+  end)
+
   it("accepts every submit with counting ids when there is no on_submit", function()
     srv = loop.server {}
     local c = track(loop.bound(srv:port()))

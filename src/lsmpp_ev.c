@@ -1215,8 +1215,14 @@ static void trace_one(lua_State *L, lev_link *k, trace_arg *a)
  * appends to (and may move) the buffers. */
 static void trace_flush(lua_State *L, lev_link *k)
 {
+    int top;
+
     if (k->trace_busy || !lua_checkstack(L, 16))
         return; /* an outer frame is flushing; it will see the new bytes */
+    /* On the stack, the userdata can't be collected while we use it, even
+     * when the trace function closes the link and drops the last reference. */
+    top = lua_gettop(L);
+    lev_link_push_self(L, k);
     k->trace_busy = 1;
     for (int dir = 0; dir < 2 && k->tracing; dir++) {
         size_t off = 0;
@@ -1243,6 +1249,7 @@ static void trace_flush(lua_State *L, lev_link *k)
         }
     }
     k->trace_busy = 0;
+    lua_settop(L, top);
 }
 
 /* ---- links: events ------------------------------------------------------- */

@@ -154,8 +154,13 @@ static void conn_respond(lua_State *L, lev_conn *c, uint32_t seq, uint32_t statu
     const char *id = "";
     if (lua_type(L, idx) == LUA_TSTRING || lua_type(L, idx) == LUA_TNUMBER)
         id = lua_tolstring(L, idx, &len);
-    if (smpp_session_respond(c->link.s, SMPP_SUBMIT_SM, seq, status, id, len, &err) != 0)
+    if (smpp_session_respond(c->link.s, SMPP_SUBMIT_SM, seq, status, id, len, &err) != 0) {
+        /* A message_id the wire can't carry: still answer (ESME_RSYSERR,
+         * "internal error, retry later"), so the client does not wait out
+         * its timeout, then say what was wrong. */
+        smpp_session_respond(c->link.s, SMPP_SUBMIT_SM, seq, 0x08, NULL, 0, NULL);
         luaL_error(L, "on_submit: %s", err.msg);
+    }
 }
 
 static void conn_request(lua_State *L, lev_conn *c, int uv, const smpp_event *ev)
@@ -181,6 +186,8 @@ static void conn_request(lua_State *L, lev_conn *c, int uv, const smpp_event *ev
     }
     if (c->link.s == NULL || lua_isnil(L, -2))
         return; /* answered later with conn:respond, or never */
+    if (smpp_session_state(c->link.s) == SMPP_STATE_CLOSED)
+        return; /* the handler closed the link: nobody to answer */
     uint32_t status;
     if (lev_get_status(L, -2, &status) != 0) {
         smpp_session_respond(c->link.s, SMPP_SUBMIT_SM, seq, 0x08, NULL, 0, NULL);
