@@ -183,6 +183,34 @@ static long frame(const uint8_t *buf, size_t avail, uint32_t max, size_t *need, 
 }
 
 /*
+ * The arguments decode and receipt take, (bytes [, pos [, max]]), framed.
+ * Returns the length of the PDU at *s + *pos; or 0 after pushing the
+ * answer for "incomplete" (nil, nil, need) or "broken stream" (nil, err),
+ * with *nret the number of values pushed.
+ */
+static long frame_args(lua_State *L, const uint8_t **s, size_t *pos, int *nret)
+{
+    size_t len, need = 0;
+    smpp_error err;
+    long n;
+
+    *s = (const uint8_t *)luaL_checklstring(L, 1, &len);
+    *pos = opt_pos(L, 2, len);
+    n = frame(*s + *pos, len - *pos, opt_max(L, 3), &need, &err);
+    if (n < 0) {
+        *nret = fail_msg(L, err.msg);
+        return 0;
+    }
+    if (n == 0) {
+        lua_pushnil(L);
+        lua_pushnil(L);
+        lua_pushinteger(L, (lua_Integer)need);
+        *nret = 3;
+    }
+    return n;
+}
+
+/*
  * pdu.decode(bytes [, pos [, max]]) ->
  *   t, next_pos                 one PDU decoded
  *   nil, nil, need              incomplete: at least `need` more bytes
@@ -192,25 +220,15 @@ static long frame(const uint8_t *buf, size_t avail, uint32_t max, size_t *need, 
  */
 static int l_decode(lua_State *L)
 {
-    size_t len, pos, need = 0;
-    const uint8_t *s = (const uint8_t *)luaL_checklstring(L, 1, &len);
-    uint32_t max;
+    const uint8_t *s;
+    size_t pos;
     smpp_error err;
     smpp_pdu pdu;
-    long n;
-    int rc;
+    int rc, nret;
+    long n = frame_args(L, &s, &pos, &nret);
 
-    pos = opt_pos(L, 2, len);
-    max = opt_max(L, 3);
-    n = frame(s + pos, len - pos, max, &need, &err);
-    if (n < 0)
-        return fail_msg(L, err.msg);
-    if (n == 0) {
-        lua_pushnil(L);
-        lua_pushnil(L);
-        lua_pushinteger(L, (lua_Integer)need);
-        return 3;
-    }
+    if (n == 0)
+        return nret;
     rc = smpp_pdu_decode(&pdu, s + pos, (size_t)n, &err);
     if (rc == SMPP_ERR_UNKNOWN_COMMAND) {
         /* Header only (the codec knows nothing else of it), plus the raw
@@ -256,25 +274,16 @@ static int l_frame(lua_State *L)
  */
 static int l_receipt(lua_State *L)
 {
-    size_t len, pos, need = 0;
-    const uint8_t *s = (const uint8_t *)luaL_checklstring(L, 1, &len);
-    uint32_t max;
+    const uint8_t *s;
+    size_t pos;
     smpp_receipt r;
     smpp_error err;
     smpp_pdu pdu;
-    long n;
+    int nret;
+    long n = frame_args(L, &s, &pos, &nret);
 
-    pos = opt_pos(L, 2, len);
-    max = opt_max(L, 3);
-    n = frame(s + pos, len - pos, max, &need, &err);
-    if (n < 0)
-        return fail_msg(L, err.msg);
-    if (n == 0) {
-        lua_pushnil(L);
-        lua_pushnil(L);
-        lua_pushinteger(L, (lua_Integer)need);
-        return 3;
-    }
+    if (n == 0)
+        return nret;
     if (smpp_pdu_decode(&pdu, s + pos, (size_t)n, &err) < 0)
         return fail_msg(L, err.msg);
     if (pdu.command_id != SMPP_DELIVER_SM)

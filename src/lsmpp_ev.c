@@ -783,6 +783,18 @@ void lev_opt_session(lua_State *L, int idx, smpp_session_config *cfg)
     }
 }
 
+void lev_pdu_defaults(smpp_pdu *pdu, uint32_t command_id)
+{
+    smpp_pdu_clear(pdu);
+    pdu->command_id = command_id;
+    pdu->service_type.ptr = (const uint8_t *)"MSG";
+    pdu->service_type.len = 3;
+    pdu->source_addr_ton = 1;
+    pdu->source_addr_npi = 1;
+    pdu->dest_addr_ton = 1;
+    pdu->dest_addr_npi = 1;
+}
+
 int lev_get_status(lua_State *L, int idx, uint32_t *status)
 {
     int64_t v = 0;

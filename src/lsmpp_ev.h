@@ -191,6 +191,11 @@ int lev_pcall(lua_State *L, lev_ctx *ctx, int nargs, int nresults);
 smpp_ms lev_opt_ms(lua_State *L, int idx, const char *key);
 /* Unsigned integer option in [min, max]; raises naming the key. */
 uint32_t lev_opt_u32(lua_State *L, int idx, const char *key, uint32_t min, uint32_t max);
+/* Clear pdu and give it the gateway's defaults for a submit_sm or
+ * deliver_sm (PROTOCOL.md: service_type MSG, TON/NPI 1/1 both ways, empty
+ * source_addr, data_coding 0); the caller's table overlays them. */
+void lev_pdu_defaults(smpp_pdu *pdu, uint32_t command_id);
+
 /* Read the session settings both roles share (window, queue_size,
  * max_pdu, the timeouts, enquire_link_interval) from the options table at
  * idx into cfg; absent keys keep cfg's values. Raises naming a bad key. */

@@ -432,16 +432,8 @@ static int client_submit(lua_State *L)
     smpp_pdu pdu;
     lsmpp_scratch scratch;
     smpp_error err;
-    smpp_pdu_clear(&pdu);
-    pdu.command_id = SMPP_SUBMIT_SM;
-    pdu.service_type.ptr = (const uint8_t *)"MSG";
-    pdu.service_type.len = 3;
-    pdu.source_addr_ton = 1;
-    pdu.source_addr_npi = 1;
-    pdu.dest_addr_ton = 1;
-    pdu.dest_addr_npi = 1;
-    pdu.registered_delivery = 1;
-    pdu.data_coding = 0;
+    lev_pdu_defaults(&pdu, SMPP_SUBMIT_SM);
+    pdu.registered_delivery = 1; /* the point of an OTP is its receipt */
     int rc = lsmpp_fill_pdu(L, 2, &pdu, &scratch, &err);
     if (rc == SMPP_ERR_NOMEM)
         return luaL_error(L, "not enough memory");

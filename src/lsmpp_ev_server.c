@@ -408,14 +408,7 @@ static int conn_deliver(lua_State *L)
     smpp_pdu pdu;
     lsmpp_scratch scratch;
     smpp_error err;
-    smpp_pdu_clear(&pdu);
-    pdu.command_id = SMPP_DELIVER_SM;
-    pdu.service_type.ptr = (const uint8_t *)"MSG";
-    pdu.service_type.len = 3;
-    pdu.source_addr_ton = 1;
-    pdu.source_addr_npi = 1;
-    pdu.dest_addr_ton = 1;
-    pdu.dest_addr_npi = 1;
+    lev_pdu_defaults(&pdu, SMPP_DELIVER_SM);
     int rc = lsmpp_fill_pdu(L, 2, &pdu, &scratch, &err);
     if (rc == SMPP_ERR_NOMEM)
         return luaL_error(L, "not enough memory");
