@@ -37,6 +37,11 @@
 #define REPLY_ROOM 32u
 /* Queue record: the caller's token in front of the encoded PDU. */
 #define QREC_HEAD 8u
+/* Work put off for lack of memory (queued requests not moved into the
+ * window, a received PDU not parsed) is tried again this much later: no
+ * other timer may come for a long time (the server has no enquire_link),
+ * and a driver must not spin while memory stays short. */
+#define OOM_RETRY_MS 10
 /* SMPP 3.4 5.2.4: the interface version this session speaks (3.4). */
 #define SMPP_VERSION_34 0x34
 
@@ -58,8 +63,9 @@ typedef struct smpp_req {
 } smpp_req;
 
 struct smpp_session {
-    smpp_session_config cfg; /* string pointers point at the copies below */
-    char system_id[16];      /* client: ours; server: the peer's, echoed */
+    smpp_session_config cfg; /* string and mem pointers point at the copies below */
+    smpp_mem mem;
+    char system_id[16]; /* client: ours; server: the peer's, echoed */
     char password[9];
     char system_type[13];
     char address_range[41];
@@ -74,6 +80,7 @@ struct smpp_session {
     smpp_ms unbind_deadline; /* UNBINDING only */
     smpp_ms last_rx;         /* last PDU received, for idle_timeout_ms */
     smpp_ms ended_at;        /* when the session ended or began unbinding */
+    smpp_ms retry_at;        /* work put off for lack of memory, -1 when none */
 
     uint32_t req_cmd;    /* what submit sends: submit_sm or deliver_sm */
     uint32_t peer_req;   /* what the peer sends us: deliver_sm or submit_sm */
@@ -127,7 +134,7 @@ static size_t buf_len(const smpp_buf *b)
 /* Make room for n more bytes at b->tail. Returns 0 or SMPP_ERR_NOMEM (the
  * buffer is then unchanged). Compacts only when the dead prefix is at least
  * the live size: each byte moves O(1) times, amortized. */
-static int buf_reserve(smpp_buf *b, size_t n)
+static int buf_reserve(const smpp_mem *m, smpp_buf *b, size_t n)
 {
     size_t live = b->tail - b->head, cap;
     uint8_t *p;
@@ -144,12 +151,12 @@ static int buf_reserve(smpp_buf *b, size_t n)
         return SMPP_ERR_NOMEM;
     for (cap = b->cap > BUF_MIN ? b->cap : BUF_MIN; cap < live + n; cap *= 2)
         ;
-    p = malloc(cap);
+    p = m->malloc(cap, m->user);
     if (p == NULL)
         return SMPP_ERR_NOMEM;
     if (live != 0)
         memcpy(p, b->data + b->head, live);
-    free(b->data);
+    m->free(b->data, m->user);
     b->data = p;
     b->cap = cap;
     b->head = 0;
@@ -157,22 +164,22 @@ static int buf_reserve(smpp_buf *b, size_t n)
     return 0;
 }
 
-static void buf_consume(smpp_buf *b, size_t n)
+static void buf_consume(const smpp_mem *m, smpp_buf *b, size_t n)
 {
     b->head += n;
     if (b->head == b->tail) {
         b->head = b->tail = 0;
         if (b->cap > BUF_KEEP) {
-            free(b->data);
+            m->free(b->data, m->user);
             b->data = NULL;
             b->cap = 0;
         }
     }
 }
 
-static void buf_free(smpp_buf *b)
+static void buf_free(const smpp_mem *m, smpp_buf *b)
 {
-    free(b->data);
+    m->free(b->data, m->user);
     b->data = NULL;
     b->head = b->tail = b->cap = 0;
 }
@@ -250,19 +257,20 @@ static int req_grow(smpp_session *s)
         cap = s->cfg.window;
     if (cap <= s->req_cap)
         return SMPP_ERR_NOMEM;
-    r = realloc(s->reqs, (size_t)cap * sizeof(*r));
+    r = s->mem.realloc(s->reqs, (size_t)cap * sizeof(*r), s->mem.user);
     if (r == NULL)
         return SMPP_ERR_NOMEM;
     s->reqs = r;
     while (hsize < 2 * (uint64_t)cap)
         hsize *= 2;
     if (s->htab == NULL || hsize > s->hmask + 1) {
-        uint32_t *t = calloc(hsize, sizeof(*t));
+        uint32_t *t = s->mem.malloc((size_t)hsize * sizeof(*t), s->mem.user);
         int32_t k;
 
         if (t == NULL)
             return SMPP_ERR_NOMEM; /* reqs is bigger, req_cap is not: fine */
-        free(s->htab);
+        memset(t, 0, (size_t)hsize * sizeof(*t));
+        s->mem.free(s->htab, s->mem.user);
         s->htab = t;
         s->hmask = hsize - 1;
         for (k = s->req_head; k >= 0; k = s->reqs[k].next)
@@ -369,7 +377,7 @@ static int emit_simple(smpp_session *s, uint32_t id, uint32_t status, uint32_t s
 {
     uint32_t len = SMPP_HEADER_LEN + (body_nul ? 1 : 0);
 
-    if (buf_reserve(&s->out, len) != 0)
+    if (buf_reserve(&s->mem, &s->out, len) != 0)
         return SMPP_ERR_NOMEM;
     put_header(s->out.data + s->out.tail, len, id, status, seq);
     if (body_nul)
@@ -388,11 +396,11 @@ static long encode_at(smpp_session *s, smpp_buf *b, size_t skip, const smpp_pdu 
     smpp_error e;
     long n;
 
-    if (buf_reserve(b, skip + BUF_MIN) != 0)
+    if (buf_reserve(&s->mem, b, skip + BUF_MIN) != 0)
         return smpp_error_set(err, SMPP_ERR_NOMEM, "out of memory");
     n = smpp_pdu_encode(pdu, b->data + b->tail + skip, b->cap - b->tail - skip, &e);
     if (n == SMPP_ERR_BUFFER) {
-        if (buf_reserve(b, skip + e.limit) != 0)
+        if (buf_reserve(&s->mem, b, skip + e.limit) != 0)
             return smpp_error_set(err, SMPP_ERR_NOMEM, "out of memory");
         n = smpp_pdu_encode(pdu, b->data + b->tail + skip, b->cap - b->tail - skip, &e);
     }
@@ -428,9 +436,16 @@ static void send_request(smpp_session *s, int32_t idx, size_t len)
     s->stats.sent++;
 }
 
+/* Work was put off for lack of memory: have the driver tick soon. */
+static void retry_later(smpp_session *s)
+{
+    if (s->retry_at < 0)
+        s->retry_at = s->now + OOM_RETRY_MS;
+}
+
 /* Move queued requests into the window while there is room. Stops
- * quietly on out-of-memory: the request stays queued and the next call
- * that frees memory or a slot (tick, a result) tries again. */
+ * quietly on out-of-memory: the request stays queued and a tick (due at
+ * retry_at at the latest) or a result tries again. */
 static void pump(smpp_session *s)
 {
     while (s->state == SMPP_STATE_BOUND && s->queued > 0 && s->in_flight < s->cfg.window) {
@@ -438,17 +453,20 @@ static void pump(smpp_session *s)
         uint32_t len = smpp_get_u32(rec + QREC_HEAD);
         int32_t idx = req_alloc(s);
 
-        if (idx < 0)
+        if (idx < 0) {
+            retry_later(s);
             return;
-        if (buf_reserve(&s->out, len) != 0) {
+        }
+        if (buf_reserve(&s->mem, &s->out, len) != 0) {
             req_release(s, idx);
+            retry_later(s);
             return;
         }
         memcpy(&s->reqs[idx].token, rec, sizeof(uint64_t));
         memcpy(s->out.data + s->out.tail, rec + QREC_HEAD, len);
         send_request(s, idx, len);
         s->queued--;
-        buf_consume(&s->queue, QREC_HEAD + len);
+        buf_consume(&s->mem, &s->queue, QREC_HEAD + len);
     }
 }
 
@@ -486,7 +504,7 @@ static void session_end(smpp_session *s, smpp_reason reason, smpp_outcome inflig
     }
     if (drop_output) {
         s->out_dropped = 1;
-        buf_consume(&s->out, buf_len(&s->out));
+        buf_consume(&s->mem, &s->out, buf_len(&s->out));
     }
     /* Nothing after the close is read. */
     s->in.head = s->in.tail;
@@ -555,7 +573,7 @@ static int synthetic_event(smpp_session *s, smpp_event *ev)
 
         memcpy(&token, rec, sizeof(token));
         s->queued--;
-        buf_consume(&s->queue, QREC_HEAD + smpp_get_u32(rec + QREC_HEAD));
+        buf_consume(&s->mem, &s->queue, QREC_HEAD + smpp_get_u32(rec + QREC_HEAD));
         result(s, ev, token, 0, s->queue_outcome, 0, NULL);
         return 1;
     }
@@ -732,8 +750,13 @@ static int parse_one(smpp_session *s, smpp_event *ev)
         session_break(s, SMPP_REASON_PROTOCOL);
         return 0;
     }
-    if (buf_reserve(&s->out, REPLY_ROOM) != 0)
-        return -1; /* out of memory: the PDU stays for a later call */
+    if (buf_reserve(&s->mem, &s->out, REPLY_ROOM) != 0) {
+        /* The PDU stays for a later call. The peer may send nothing more
+         * until it is answered (its bind, say), so ask for a tick: the
+         * driver takes events after it, which parses again. */
+        retry_later(s);
+        return -1;
+    }
     s->in.head += (size_t)n;
     s->last_rx = s->now;
     rc = smpp_pdu_decode(&s->pdu, p, (size_t)n, NULL);
@@ -837,24 +860,53 @@ static void copy_str(char *dst, size_t cap, const char *src)
     dst[n] = 0;
 }
 
+static void *libc_malloc(size_t size, void *user)
+{
+    (void)user;
+    return malloc(size);
+}
+
+static void *libc_realloc(void *ptr, size_t size, void *user)
+{
+    (void)user;
+    return realloc(ptr, size);
+}
+
+static void libc_free(void *ptr, void *user)
+{
+    (void)user;
+    free(ptr);
+}
+
+static const smpp_mem libc_mem = {libc_malloc, libc_realloc, libc_free, NULL};
+
 smpp_session *smpp_session_new(const smpp_session_config *config, smpp_ms now, smpp_error *err)
 {
+    const smpp_mem *m;
     smpp_session *s;
 
     if (config == NULL) {
         smpp_error_set(err, SMPP_ERR_ARG, "config: NULL");
         return NULL;
     }
-    s = calloc(1, sizeof(*s));
+    m = config->mem != NULL ? config->mem : &libc_mem;
+    if (m->malloc == NULL || m->realloc == NULL || m->free == NULL) {
+        smpp_error_set(err, SMPP_ERR_ARG, "mem: malloc, realloc and free are all required");
+        return NULL;
+    }
+    s = m->malloc(sizeof(*s), m->user);
     if (s == NULL) {
         smpp_error_set(err, SMPP_ERR_NOMEM, "out of memory");
         return NULL;
     }
+    memset(s, 0, sizeof(*s));
     if (check_config(config, &s->pdu, err) != 0) {
-        free(s);
+        m->free(s, m->user);
         return NULL;
     }
     s->cfg = *config;
+    s->mem = *m;
+    s->cfg.mem = &s->mem;
     if (s->cfg.max_pdu == 0)
         s->cfg.max_pdu = SMPP_DEFAULT_MAX_PDU;
     copy_str(s->system_id, sizeof(s->system_id), config->system_id);
@@ -871,6 +923,7 @@ smpp_session *smpp_session_new(const smpp_session_config *config, smpp_ms now, s
     s->req_head = s->req_tail = s->req_free = -1;
     s->el_next = -1;
     s->unbind_deadline = -1;
+    s->retry_at = -1;
     s->last_rx = now;
     if (s->cfg.role == SMPP_ROLE_CLIENT) {
         s->state = SMPP_STATE_CONNECTING;
@@ -892,12 +945,17 @@ void smpp_session_free(smpp_session *s)
 {
     if (s == NULL)
         return;
-    buf_free(&s->in);
-    buf_free(&s->out);
-    buf_free(&s->queue);
-    free(s->reqs);
-    free(s->htab);
-    free(s);
+    buf_free(&s->mem, &s->in);
+    buf_free(&s->mem, &s->out);
+    buf_free(&s->mem, &s->queue);
+    s->mem.free(s->reqs, s->mem.user);
+    s->mem.free(s->htab, s->mem.user);
+    /* The session holds the only copy of the allocator it is freed with. */
+    {
+        smpp_mem m = s->mem;
+
+        m.free(s, m.user);
+    }
 }
 
 smpp_state smpp_session_state(const smpp_session *s)
@@ -970,7 +1028,7 @@ void smpp_session_fail(smpp_session *s, smpp_reason reason, smpp_ms now)
 static void in_settle(smpp_session *s)
 {
     if (s->in.head == s->in.tail)
-        buf_consume(&s->in, 0);
+        buf_consume(&s->mem, &s->in, 0);
 }
 
 int smpp_session_recv(smpp_session *s, const uint8_t *data, size_t len)
@@ -980,7 +1038,7 @@ int smpp_session_recv(smpp_session *s, const uint8_t *data, size_t len)
     in_settle(s);
     if (len == 0)
         return 0;
-    if (buf_reserve(&s->in, len) != 0)
+    if (buf_reserve(&s->mem, &s->in, len) != 0)
         return SMPP_ERR_NOMEM;
     memcpy(s->in.data + s->in.tail, data, len);
     s->in.tail += len;
@@ -993,7 +1051,7 @@ int smpp_session_recv_buffer(smpp_session *s, size_t want, uint8_t **buf, size_t
     if (s->state == SMPP_STATE_CLOSED)
         return SMPP_ERR_STATE;
     in_settle(s);
-    if (buf_reserve(&s->in, want > 0 ? want : 1) != 0)
+    if (buf_reserve(&s->mem, &s->in, want > 0 ? want : 1) != 0)
         return SMPP_ERR_NOMEM;
     *buf = s->in.data + s->in.tail;
     *cap = s->in.cap - s->in.tail;
@@ -1021,7 +1079,7 @@ void smpp_session_sent(smpp_session *s, size_t n)
     if (n > buf_len(&s->out))
         n = buf_len(&s->out);
     s->stats.bytes_out += n;
-    buf_consume(&s->out, n);
+    buf_consume(&s->mem, &s->out, n);
 }
 
 /* ---- public: time -------------------------------------------------------- */
@@ -1049,6 +1107,10 @@ void smpp_session_tick(smpp_session *s, smpp_ms now)
 {
     advance(s, now);
     now = s->now;
+    /* Due: pump below and the driver's next_event after this redo the
+     * work; they set it again if memory is still short. */
+    if (s->retry_at >= 0 && now >= s->retry_at)
+        s->retry_at = -1;
     switch (s->state) {
     case SMPP_STATE_CONNECTING:
         if (now >= s->connect_deadline)
@@ -1112,7 +1174,7 @@ smpp_ms smpp_session_deadline(const smpp_session *s)
     }
     if (s->cfg.idle_timeout_ms > 0 && link_up(s))
         d = earliest(d, s->last_rx + s->cfg.idle_timeout_ms);
-    return d;
+    return earliest(d, s->retry_at);
 }
 
 /* ---- public: events ----------------------------------------------------- */

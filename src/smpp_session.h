@@ -20,19 +20,23 @@
  * Incoming PDUs are parsed lazily by smpp_session_next_event, one per
  * event, so an event's pdu points into the session's input buffer and is
  * valid until the next call on the session. (Precisely: until the next
- * next_event, recv, recv_buffer or free. submit, respond, accept_bind,
+ * next_event, recv, recv_buffer, accept_bind or free. submit, respond,
  * pending, sent, tick, close and fail leave it alone, so a driver may
- * answer a REQUEST before it is done reading the pdu.) The session never
- * calls out: drivers dispatch each event after the call returns (so user
- * code never runs while the session is parsing).
+ * answer a REQUEST before it is done reading the pdu; read a BIND_REQUEST's
+ * pdu before accept_bind, which builds its answer in the same place.) The
+ * session never calls out: drivers dispatch each event after the call
+ * returns (so user code never runs while the session is parsing).
  *
  * PDUs the session handles itself (enquire_link and its resp, unbind_resp,
  * responses to requests that already ended, generic_nack it sends) give no
  * event; next_event parses past them until one PDU gives an event or the
  * input runs out.
  *
- * Memory: buffers are allocated on first use and grow by doubling; one
- * larger than 64 KiB is given back when it empties. The input buffer is
+ * Memory (from config->mem, see smpp_mem): buffers are allocated on first
+ * use and grow by doubling; one larger than 64 KiB is given back when it
+ * empties. A failed allocation loses nothing: the call that needed it
+ * returns SMPP_ERR_NOMEM and changes nothing, or the work waits for a
+ * retry (see smpp_session_deadline). The input buffer is
  * as large as the biggest `want` the driver passes to recv_buffer (plus a
  * partial PDU), so a driver serving many idle links should ask for a few
  * KiB, not 64.
@@ -136,6 +140,25 @@ typedef struct smpp_event {
                                  when the event has no PDU */
 } smpp_event;
 
+/*
+ * Where the session gets its memory: the session itself, its input,
+ * output and queue buffers, and the table of requests in flight. Each
+ * function gets `user` as its last argument and keeps the libc contract:
+ * NULL on failure (the session then returns SMPP_ERR_NOMEM from the call
+ * that needed the memory, see each function), realloc(NULL, n) allocates
+ * and free(NULL) does nothing. Sizes passed are never 0.
+ * smpp_session_new copies the struct, so it may be a temporary; the three
+ * functions and whatever `user` points at must outlive the session (until
+ * smpp_session_free returns). For tests with failing allocators, and for
+ * hosts that account memory per connection.
+ */
+typedef struct smpp_mem {
+    void *(*malloc)(size_t size, void *user);
+    void *(*realloc)(void *ptr, size_t size, void *user);
+    void (*free)(void *ptr, void *user);
+    void *user;
+} smpp_mem;
+
 typedef struct smpp_session_config {
     smpp_role role;
     /* client bind fields; copied by smpp_session_new */
@@ -161,6 +184,7 @@ typedef struct smpp_session_config {
                                     every 30 s +-5 s), server 0 */
     smpp_ms idle_timeout_ms;     /* close after nothing received this long;
                                     0 = never (default) */
+    const smpp_mem *mem;         /* allocator; NULL (default) = libc's */
 } smpp_session_config;
 
 typedef struct smpp_session_stats {
@@ -183,11 +207,13 @@ typedef struct smpp_session smpp_session;
 void smpp_session_config_init(smpp_session_config *config, smpp_role role);
 
 /*
- * Create a session. Strings in config are copied. The clock starts at now:
- * a client is CONNECTING (deadline now + connect_timeout_ms), a server is
- * BINDING (deadline now + bind_timeout_ms for the first PDU).
+ * Create a session. Strings in config and *config->mem are copied. The
+ * clock starts at now: a client is CONNECTING (deadline now +
+ * connect_timeout_ms), a server is BINDING (deadline now + bind_timeout_ms
+ * for the first PDU).
  * Returns NULL with err filled (SMPP_ERR_ARG naming the bad setting, e.g.
- * a system_id over 15 bytes, or SMPP_ERR_NOMEM).
+ * a system_id over 15 bytes or a mem with a NULL function, or
+ * SMPP_ERR_NOMEM).
  */
 smpp_session *smpp_session_new(const smpp_session_config *config, smpp_ms now, smpp_error *err);
 void smpp_session_free(smpp_session *s);
@@ -235,10 +261,15 @@ const uint8_t *smpp_session_pending(smpp_session *s, size_t *len);
 /* n bytes of pending output were written. */
 void smpp_session_sent(smpp_session *s, size_t n);
 
-/* Advance the clock: fires keep-alive, timeouts, dead-link checks.
- * Events it causes come out of next_event. */
+/* Advance the clock: fires keep-alive, timeouts, dead-link checks, and
+ * retries work an allocation failure put off. Events it causes come out
+ * of next_event. */
 void smpp_session_tick(smpp_session *s, smpp_ms now);
-/* Earliest time tick must be called, or -1 when no timer runs. */
+/* Earliest time tick must be called, or -1 when no timer runs. After an
+ * allocation failed inside a call that returns nothing (a queued request
+ * not yet moved into the window, a received PDU not yet parsed), it is a
+ * few milliseconds away, so the work is retried even if the peer sends
+ * nothing; the driver then takes events as after any tick. */
 smpp_ms smpp_session_deadline(const smpp_session *s);
 
 /* Next event into ev: returns 1, or 0 when there is none right now.

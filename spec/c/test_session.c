@@ -4,8 +4,10 @@
  * wired to each other in memory. Every path checks that each submitted
  * token ends in exactly one RESULT and that nothing follows CLOSED.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -1387,6 +1389,566 @@ TEST(client_and_server_in_memory_with_receipts_before_and_after_responses)
 TEST(client_and_server_in_memory_one_byte_at_a_time)
 {
     loopback(1, 3, 200);
+}
+
+/* ---- out of memory ------------------------------------------------------------------- */
+
+/*
+ * A counting allocator that fails the Nth allocation (malloc or realloc),
+ * or with `from_then_on` that one and every later one too. Each block
+ * carries a header, so a block the session got from libc but frees here
+ * (or the other way round) is caught, and `live` proves that
+ * smpp_session_free gives everything back.
+ */
+typedef struct fail_mem {
+    long calls;       /* malloc and realloc calls so far */
+    long fail_at;     /* the call that fails; 0 = none */
+    int from_then_on; /* and every later call fails too */
+    long failed;      /* calls that returned NULL */
+    long live;        /* blocks handed out and not freed */
+    long foreign;     /* pointers freed here that did not come from here */
+    long zero_sized;  /* requests for 0 bytes (the contract says never) */
+} fail_mem;
+
+#define MEM_MAGIC 0x6d656d5f736d7070ull
+
+typedef union mem_head {
+    struct {
+        uint64_t magic;
+        size_t size;
+    } h;
+    max_align_t align; /* what follows is aligned as malloc's would be */
+} mem_head;
+
+static int mem_should_fail(fail_mem *fm, size_t size)
+{
+    fm->calls++;
+    if (size == 0)
+        fm->zero_sized++;
+    if (fm->fail_at > 0 &&
+        (fm->calls == fm->fail_at || (fm->from_then_on && fm->calls > fm->fail_at))) {
+        fm->failed++;
+        return 1;
+    }
+    return 0;
+}
+
+static mem_head *mem_head_of(fail_mem *fm, void *ptr)
+{
+    mem_head *h = (mem_head *)ptr - 1;
+
+    if (h->h.magic != MEM_MAGIC) {
+        fm->foreign++;
+        return NULL;
+    }
+    return h;
+}
+
+static void *fm_malloc(size_t size, void *user)
+{
+    fail_mem *fm = user;
+    mem_head *h;
+
+    if (mem_should_fail(fm, size))
+        return NULL;
+    h = malloc(sizeof(*h) + size);
+    if (h == NULL)
+        return NULL;
+    h->h.magic = MEM_MAGIC;
+    h->h.size = size;
+    fm->live++;
+    return h + 1;
+}
+
+static void *fm_realloc(void *ptr, size_t size, void *user)
+{
+    fail_mem *fm = user;
+    mem_head *h, *n;
+
+    if (ptr == NULL)
+        return fm_malloc(size, user); /* counts as one call */
+    if (mem_should_fail(fm, size))
+        return NULL;
+    h = mem_head_of(fm, ptr);
+    if (h == NULL)
+        return NULL;
+    n = realloc(h, sizeof(*n) + size);
+    if (n == NULL)
+        return NULL;
+    n->h.size = size;
+    return n + 1;
+}
+
+static void fm_free(void *ptr, void *user)
+{
+    fail_mem *fm = user;
+    mem_head *h;
+
+    if (ptr == NULL)
+        return;
+    h = mem_head_of(fm, ptr);
+    if (h == NULL)
+        return; /* leaked rather than freed wrongly; `foreign` says so */
+    h->h.magic = 0;
+    free(h);
+    fm->live--;
+}
+
+/* One scripted run: the session, its allocator, and what was accepted. */
+typedef struct oom_run {
+    smpp_session *s;
+    fail_mem fm;
+    smpp_mem mem;
+    smpp_ms now;
+    uint8_t accepted[MAX_TOKENS];
+    uint64_t next_token;
+    size_t answered;      /* PDUs of W already looked at by answer_all */
+    uint32_t timeout_seq; /* the request left unanswered to time out */
+    uint32_t window;
+    int checkpoint; /* oom_settle calls so far */
+    int refused;    /* submits that returned SMPP_ERR_NOMEM */
+    int bad_rc;     /* calls that returned what they may not */
+} oom_run;
+
+static void oom_begin(oom_run *r, long fail_at, int from_then_on)
+{
+    memset(r, 0, sizeof(*r));
+    r->fm.fail_at = fail_at;
+    r->fm.from_then_on = from_then_on;
+    r->mem.malloc = fm_malloc;
+    r->mem.realloc = fm_realloc;
+    r->mem.free = fm_free;
+    r->mem.user = &r->fm;
+    log_reset();
+}
+
+/* 0 or out of memory: what any call may return here. */
+static void rc_ok(oom_run *r, int rc)
+{
+    if (rc != 0 && rc != SMPP_ERR_NOMEM) {
+        fprintf(stderr, "  unexpected return %d\n", rc);
+        r->bad_rc++;
+    }
+}
+
+/* A driver's answer to SMPP_ERR_NOMEM: try once more, and if memory is
+ * still short drop the link (as smpp.ev does). */
+static int oom_retry_failed(oom_run *r, int rc)
+{
+    if (rc == SMPP_ERR_NOMEM && smpp_session_state(r->s) != SMPP_STATE_CLOSED)
+        smpp_session_fail(r->s, SMPP_REASON_CONNECTION_LOST, r->now);
+    return rc != 0;
+}
+
+/* Server: answer what the client asks at once, retrying once. */
+static void oom_events(oom_run *r)
+{
+    smpp_event ev;
+
+    while (smpp_session_next_event(r->s, r->now, &ev)) {
+        record(r->s, &ev);
+        if (ev.type == SMPP_EV_BIND_REQUEST) {
+            int rc = smpp_session_accept_bind(r->s, 0, r->now);
+            rc_ok(r, rc);
+            if (rc == SMPP_ERR_NOMEM) {
+                rc = smpp_session_accept_bind(r->s, 0, r->now);
+                rc_ok(r, rc);
+                if (rc != 0)
+                    smpp_session_reject_bind(r->s, r->now);
+            }
+        } else if (ev.type == SMPP_EV_REQUEST) {
+            char id[16];
+            int rc, tries;
+
+            snprintf(id, sizeof(id), "m%u", (unsigned)ev.sequence_number);
+            for (tries = 0; tries < 2; tries++) {
+                rc = smpp_session_respond(r->s, SMPP_SUBMIT_SM, ev.sequence_number, 0, id,
+                                          strlen(id), NULL);
+                rc_ok(r, rc);
+                if (rc == 0)
+                    break;
+            }
+        }
+    }
+}
+
+/* Peer bytes, `chunk` at a time, alternating the copying and the
+ * zero-copy input, with every event taken after each piece. */
+static void oom_feed(oom_run *r, const uint8_t *b, size_t len, size_t chunk)
+{
+    size_t off = 0;
+    int flip = 0;
+
+    while (off < len && smpp_session_state(r->s) != SMPP_STATE_CLOSED) {
+        size_t n = len - off < chunk ? len - off : chunk;
+        int rc = 0, tries;
+
+        for (tries = 0; tries < 2; tries++) {
+            if (flip) {
+                uint8_t *buf;
+                size_t cap;
+
+                rc = smpp_session_recv_buffer(r->s, n, &buf, &cap);
+                if (rc == 0) {
+                    memcpy(buf, b + off, n);
+                    smpp_session_recv_commit(r->s, n);
+                }
+            } else {
+                rc = smpp_session_recv(r->s, b + off, n);
+            }
+            rc_ok(r, rc);
+            if (rc == 0)
+                break;
+        }
+        if (oom_retry_failed(r, rc))
+            break;
+        flip = !flip;
+        off += n;
+        oom_events(r);
+    }
+}
+
+static void oom_submit(oom_run *r, uint32_t command_id)
+{
+    smpp_pdu p;
+    uint64_t token = r->next_token++;
+    int rc;
+
+    otp_pdu(&p, command_id);
+    rc = smpp_session_submit(r->s, &p, token, r->now, NULL);
+    /* STATE once the session closed under us; never QUEUE_FULL here. */
+    if (rc != SMPP_ERR_STATE)
+        rc_ok(r, rc);
+    if (rc == 0)
+        r->accepted[token] = 1;
+    r->refused += rc == SMPP_ERR_NOMEM;
+}
+
+static void oom_tick(oom_run *r, smpp_ms now)
+{
+    r->now = now;
+    smpp_session_tick(r->s, now);
+    oom_events(r);
+}
+
+/* Events of the checked type seen at each oom_settle of the run with no
+ * failure, for the runs with one to match (SMPP_EV_NONE: none checked). */
+#define OOM_CHECKPOINTS 16
+static int oom_expected[OOM_CHECKPOINTS];
+
+/*
+ * What a driver does between reads: tick whenever the session's deadline
+ * comes, for a short while (less than any protocol timer). Then, when
+ * only one allocation failed, the session must have caught up: nothing
+ * owed to the window, and as many events of `type` so far as with no
+ * failure. A session that postponed work after the failure and set no
+ * deadline to redo it would sit there until the peer happened to send
+ * something.
+ */
+static void oom_settle(oom_run *r, smpp_event_type type)
+{
+    int k = r->checkpoint++, seen;
+    smpp_ms until = r->now + 1000;
+    smpp_session_stats st;
+    smpp_ms d;
+
+    while ((d = smpp_session_deadline(r->s)) >= 0 && d <= until) {
+        oom_tick(r, d > r->now ? d : r->now);
+        while (take_out_max(r->s, 50) > 0)
+            ;
+    }
+    if (r->fm.from_then_on || smpp_session_state(r->s) == SMPP_STATE_CLOSED)
+        return;
+    smpp_session_get_stats(r->s, &st);
+    if (smpp_session_state(r->s) == SMPP_STATE_BOUND)
+        CHECK(st.queued == 0 || st.in_flight == r->window);
+    if (type == SMPP_EV_NONE)
+        return;
+    /* A refused submit gives no RESULT: count it as one. */
+    seen = count(type) + (type == SMPP_EV_RESULT ? r->refused : 0);
+    if (r->fm.fail_at == 0)
+        oom_expected[k] = seen;
+    else
+        CHECK_EQ_INT(seen, oom_expected[k]);
+}
+
+/* Answer, 1 byte at a time, every request the session wrote since the
+ * last call: submit_sm with submit_sm_resp (every other one preceded by
+ * its receipt), deliver_sm with deliver_sm_resp, enquire_link with its
+ * resp. The first request of the run is left to time out. Writes are
+ * taken 50 bytes at a time, so the output is consumed in pieces. */
+static void oom_answer_all(oom_run *r)
+{
+    uint8_t b[512];
+    int progress = 1;
+
+    while (progress) {
+        progress = 0;
+        while (take_out_max(r->s, 50) > 0)
+            ;
+        for (; r->answered < W.count; r->answered++) {
+            uint32_t id = out_id(r->answered), seq = out_seq(r->answered);
+            char msgid[16];
+            size_t n = 0;
+
+            snprintf(msgid, sizeof(msgid), "m%u", (unsigned)seq);
+            if (id != SMPP_SUBMIT_SM && id != SMPP_DELIVER_SM && id != SMPP_ENQUIRE_LINK)
+                continue;
+            if (id != SMPP_ENQUIRE_LINK && r->timeout_seq == 0) {
+                r->timeout_seq = seq;
+                continue;
+            }
+            if (id == SMPP_SUBMIT_SM && seq % 2 == 0)
+                n = receipt(b, seq + 1000, msgid);
+            if (id == SMPP_SUBMIT_SM)
+                n += submit_resp(b + n, seq, 0, msgid);
+            if (id == SMPP_DELIVER_SM) {
+                smpp_pdu p;
+
+                smpp_pdu_clear(&p);
+                p.command_id = SMPP_DELIVER_SM_RESP;
+                p.sequence_number = seq;
+                n = enc(&p, b);
+            }
+            if (id == SMPP_ENQUIRE_LINK)
+                n = hdr(b, SMPP_ENQUIRE_LINK_RESP, 0, seq);
+            oom_feed(r, b, n, 1);
+            progress = 1;
+        }
+    }
+}
+
+/* Every accepted request ended exactly once and nothing else did; one
+ * CLOSED, nothing after it; no stray return codes; all memory back. */
+static void oom_end(oom_run *r)
+{
+    uint64_t t;
+
+    if (r->s != NULL) {
+        /* A driver that is done closes whatever the script left open. */
+        if (smpp_session_state(r->s) != SMPP_STATE_CLOSED)
+            smpp_session_close(r->s, 0, r->now);
+        oom_events(r);
+        CHECK_EQ_INT(smpp_session_state(r->s), SMPP_STATE_CLOSED);
+        CHECK_EQ_INT(count(SMPP_EV_CLOSED), 1);
+        CHECK_EQ_INT(L.ev[L.n - 1].type, SMPP_EV_CLOSED);
+        CHECK_EQ_INT(drain(r->s, r->now + 100000), 0);
+        smpp_session_free(r->s);
+    }
+    for (t = 0; t < r->next_token; t++)
+        CHECK_EQ_INT(L.ends[t], r->accepted[t]);
+    CHECK_EQ_INT(L.after_closed, 0);
+    CHECK_EQ_INT(r->bad_rc, 0);
+    CHECK_EQ_INT(r->fm.live, 0);
+    CHECK_EQ_INT(r->fm.foreign, 0);
+    CHECK_EQ_INT(r->fm.zero_sized, 0);
+}
+
+/* A client: submits queued before the bind, the bind_resp in 1-byte
+ * pieces, submits past the window so they queue, responses and receipts
+ * byte by byte, a timeout, enquire_link, a 70 000-byte read buffer
+ * (given back once empty), then the end: 0 closes gracefully with
+ * requests in flight and queued and the unbind_resp comes back, 1 closes
+ * at once, 2 loses the link. */
+static void oom_client(oom_run *r, int ending)
+{
+    smpp_session_config c;
+    smpp_error err;
+    uint8_t b[512], *buf;
+    size_t cap;
+    int i, rc;
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    c.system_id = "test";
+    c.password = "secret";
+    c.window = 10;
+    c.queue_max = 100;
+    c.mem = &r->mem;
+    r->window = c.window;
+    r->s = smpp_session_new(&c, 0, &err);
+    if (r->s == NULL) {
+        CHECK_EQ_INT(err.code, SMPP_ERR_NOMEM);
+        return;
+    }
+    /* Four wait for the bind: once bound they outgrow the first output
+     * buffer, so moving them into the window needs memory too. */
+    for (i = 0; i < 4; i++)
+        oom_submit(r, SMPP_SUBMIT_SM);
+    rc = smpp_session_connected(r->s, 0);
+    rc_ok(r, rc);
+    if (rc != 0) {
+        rc = smpp_session_connected(r->s, 0);
+        rc_ok(r, rc);
+        oom_retry_failed(r, rc);
+    }
+    while (take_out_max(r->s, 7) > 0)
+        ;
+    r->answered = W.count;
+    oom_feed(r, b, bind_resp(b, out_seq(0), 0), 1);
+    oom_settle(r, SMPP_EV_BOUND);
+    for (i = 0; i < 14; i++)
+        oom_submit(r, SMPP_SUBMIT_SM);
+    oom_settle(r, SMPP_EV_NONE);
+    oom_answer_all(r);
+    oom_settle(r, SMPP_EV_NONE);
+    oom_feed(r, b, hdr(b, SMPP_ENQUIRE_LINK, 0, 777), 1);
+    oom_tick(r, 10000);
+    oom_answer_all(r);
+    oom_tick(r, 30000);
+    oom_answer_all(r);
+    oom_settle(r, SMPP_EV_RESULT); /* all 18 so far ended */
+    /* A driver asking for a big read: the buffer goes back once empty. */
+    rc = smpp_session_recv_buffer(r->s, 70000, &buf, &cap);
+    if (rc != SMPP_ERR_STATE)
+        rc_ok(r, rc);
+    if (rc == 0) {
+        size_t n = receipt(b, 5000, "big");
+
+        CHECK(cap >= 70000);
+        memcpy(buf, b, n);
+        smpp_session_recv_commit(r->s, n);
+        oom_events(r);
+    }
+    oom_tick(r, 30001);
+    for (i = 0; i < 14; i++)
+        oom_submit(r, SMPP_SUBMIT_SM);
+    take_out_max(r->s, 100);
+    if (ending == 0) {
+        smpp_session_close(r->s, 1, r->now);
+        oom_events(r);
+        take_out(r->s);
+        if (W.count > 0 && out_id(W.count - 1) == SMPP_UNBIND)
+            oom_feed(r, b, hdr(b, SMPP_UNBIND_RESP, 0, out_seq(W.count - 1)), 1);
+    } else if (ending == 1) {
+        smpp_session_close(r->s, 0, r->now);
+    } else {
+        smpp_session_fail(r->s, SMPP_REASON_CONNECTION_LOST, r->now);
+    }
+    oom_events(r);
+}
+
+/* A server: the bind_transceiver in 1-byte pieces (accepted), the peer's
+ * enquire_link and submits answered, deliver_sm past a window of 2 so
+ * they queue, their resps byte by byte, a timeout, then the peer's unbind
+ * (ending 0) or a close with deliver_sm in flight and queued (1). */
+static void oom_server(oom_run *r, int ending)
+{
+    smpp_session_config c;
+    smpp_error err;
+    smpp_pdu p;
+    uint8_t b[512];
+    int i;
+
+    smpp_session_config_init(&c, SMPP_ROLE_SERVER);
+    c.window = 2;
+    c.queue_max = 100;
+    c.mem = &r->mem;
+    r->window = c.window;
+    r->s = smpp_session_new(&c, 0, &err);
+    if (r->s == NULL) {
+        CHECK_EQ_INT(err.code, SMPP_ERR_NOMEM);
+        return;
+    }
+    oom_feed(r, b, bind_req(b, SMPP_BIND_TRANSCEIVER, 1, "acme"), 1);
+    oom_settle(r, SMPP_EV_BIND_REQUEST);
+    oom_feed(r, b, hdr(b, SMPP_ENQUIRE_LINK, 0, 2), 1);
+    for (i = 0; i < 3; i++) {
+        otp_pdu(&p, SMPP_SUBMIT_SM);
+        p.sequence_number = 10 + (uint32_t)i;
+        oom_feed(r, b, enc(&p, b), 1);
+        oom_settle(r, SMPP_EV_REQUEST);
+    }
+    for (i = 0; i < 6; i++)
+        oom_submit(r, SMPP_DELIVER_SM);
+    oom_settle(r, SMPP_EV_NONE);
+    oom_answer_all(r);
+    oom_settle(r, SMPP_EV_NONE);
+    /* 11 s: the first deliver_sm times out even if a retry sent it late. */
+    oom_tick(r, 11000);
+    oom_answer_all(r);
+    oom_settle(r, SMPP_EV_RESULT); /* all 6 ended */
+    for (i = 0; i < 5; i++)
+        oom_submit(r, SMPP_DELIVER_SM);
+    take_out_max(r->s, 100);
+    if (ending == 0)
+        oom_feed(r, b, hdr(b, SMPP_UNBIND, 0, 50), 1);
+    else
+        smpp_session_close(r->s, 0, r->now);
+    oom_events(r);
+}
+
+typedef void (*oom_scenario)(oom_run *r, int ending);
+
+/* Run the scenario with no failure to count its allocations, then once
+ * for every N of them with the Nth failing (alone, then with every later
+ * one). Returns the count. */
+static long oom_every_allocation(oom_scenario run, int ending, const char *name)
+{
+    oom_run *r = malloc(sizeof(*r));
+    long total, n;
+    int sticky;
+
+    oom_begin(r, 0, 0);
+    run(r, ending);
+    total = r->fm.calls;
+    oom_end(r);
+    CHECK(total > 0);
+    for (sticky = 0; sticky < 2; sticky++)
+        for (n = 1; n <= total; n++) {
+            int before = harness.current_failed;
+
+            oom_begin(r, n, sticky);
+            run(r, ending);
+            CHECK(r->fm.failed >= 1);
+            oom_end(r);
+            if (harness.current_failed != before) {
+                /* The first N that fails says it. */
+                fprintf(stderr, "  (%s: allocation %ld of %ld fails%s)\n", name, n, total,
+                        sticky ? ", and every one after it" : "");
+                break;
+            }
+        }
+    free(r);
+    return total;
+}
+
+TEST(client_survives_every_failed_allocation_closing_gracefully)
+{
+    CHECK(oom_every_allocation(oom_client, 0, "client, graceful close") >= 10);
+}
+
+TEST(client_survives_every_failed_allocation_closing_at_once)
+{
+    oom_every_allocation(oom_client, 1, "client, close at once");
+}
+
+TEST(client_survives_every_failed_allocation_losing_the_link)
+{
+    oom_every_allocation(oom_client, 2, "client, link lost");
+}
+
+TEST(server_survives_every_failed_allocation_until_the_peer_unbinds)
+{
+    CHECK(oom_every_allocation(oom_server, 0, "server, peer unbind") >= 5);
+}
+
+TEST(server_survives_every_failed_allocation_closing_with_deliver_sm_queued)
+{
+    oom_every_allocation(oom_server, 1, "server, close at once");
+}
+
+TEST(refuses_an_allocator_without_all_three_functions)
+{
+    smpp_session_config c;
+    smpp_mem m = {fm_malloc, NULL, fm_free, NULL};
+    smpp_error err;
+
+    smpp_session_config_init(&c, SMPP_ROLE_SERVER);
+    CHECK(c.mem == NULL);
+    c.mem = &m;
+    CHECK(smpp_session_new(&c, 0, &err) == NULL);
+    CHECK_EQ_INT(err.code, SMPP_ERR_ARG);
+    CHECK(strstr(err.msg, "mem") != NULL);
 }
 
 TEST(names_reasons_outcomes_and_states)
