@@ -257,6 +257,9 @@ static int req_grow(smpp_session *s)
         cap = s->cfg.window;
     if (cap <= s->req_cap)
         return SMPP_ERR_NOMEM;
+    /* A window near its cap would overflow size_t on 32-bit builds. */
+    if ((uint64_t)cap * sizeof(*r) > SIZE_MAX || 2 * (uint64_t)cap * sizeof(uint32_t) > SIZE_MAX)
+        return SMPP_ERR_NOMEM;
     r = s->mem.realloc(s->reqs, (size_t)cap * sizeof(*r), s->mem.user);
     if (r == NULL)
         return SMPP_ERR_NOMEM;
