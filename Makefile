@@ -37,7 +37,7 @@ DEB_PACKAGES := build-essential pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION
                 libev-dev libcjson-dev lua-busted lua-socket luarocks
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test test-lua test-c asan valgrind fuzz fuzz-run bench lint doc demo clean
+.PHONY: all deps test test-lua test-c asan valgrind compat fuzz fuzz-run bench lint doc demo clean
 
 all: $(BUILD)/smpp/core.so $(BUILD)/smpp/ev.so
 
@@ -103,6 +103,20 @@ valgrind: deps
 	@echo "check valgrind driver: 1 passed, 0 failed"
 	LUA_CPATH="$(BUILD)/vg/?.so;;" $(VALGRIND) $(LUA) spec/support/lua_roundtrip.lua
 	@echo "check valgrind lua layer: 1 passed, 0 failed"
+
+# The C modules built against Lua 5.1, 5.3 and LuaJIT 2.1 (OpenResty's and
+# Tarantool's Lua) and smoke-tested there; the specs themselves need 5.3+.
+compat: deps
+	$(call apt_ensure,lua5.1 liblua5.1-0-dev lua5.3 liblua5.3-dev luajit libluajit-5.1-dev)
+	@for v in 5.1 5.3 jit; do \
+	  if [ $$v = jit ]; then lua=luajit; flags="LUA_CFLAGS=$$($(PKG_CONFIG) --cflags luajit)"; \
+	  else lua=lua$$v; flags="LUA_VERSION=$$v"; fi; \
+	  $(MAKE) --no-print-directory BUILD=$(BUILD)/lua$$v "$$flags" \
+	    $(BUILD)/lua$$v/smpp/core.so $(BUILD)/lua$$v/smpp/ev.so >/dev/null || exit 1; \
+	  if LUA_CPATH="$(BUILD)/lua$$v/?.so;;" $$lua spec/support/compat_smoke.lua; then \
+	    echo "check compat $$lua: 1 passed, 0 failed"; \
+	  else echo "check compat $$lua: 0 passed, 1 failed"; exit 1; fi; \
+	done
 
 # libFuzzer targets, each run for FUZZ_SECONDS (bounded).
 FUZZ_SECONDS ?= 20

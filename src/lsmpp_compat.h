@@ -37,8 +37,13 @@ static inline void lsmpp_compat_setfuncs(lua_State *L, const luaL_Reg *l, int nu
 }
 #define luaL_setfuncs lsmpp_compat_setfuncs
 
+/* LuaJIT 2.1 defines these two already. */
+#ifndef luaL_newlibtable
 #define luaL_newlibtable(L, l) lua_createtable((L), 0, (int)(sizeof(l) / sizeof((l)[0])) - 1)
+#endif
+#ifndef luaL_newlib
 #define luaL_newlib(L, l) (luaL_newlibtable((L), (l)), luaL_setfuncs((L), (l), 0))
+#endif
 
 static inline void *lsmpp_compat_testudata(lua_State *L, int idx, const char *tname)
 {
