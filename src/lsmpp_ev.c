@@ -783,6 +783,21 @@ void lev_opt_session(lua_State *L, int idx, smpp_session_config *cfg)
     }
 }
 
+int lev_new_uv(lua_State *L, int self, int count, int cbs, int args, int ctx)
+{
+    self = lua_absindex(L, self);
+    lua_createtable(L, count, 0);
+    lua_newtable(L);
+    lua_rawseti(L, -2, cbs);
+    lua_newtable(L);
+    lua_rawseti(L, -2, args);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_rawseti(L, -2, ctx);
+    lev_setuv(L, self);
+    lev_getuv(L, self);
+    return lua_gettop(L);
+}
+
 void lev_pdu_defaults(smpp_pdu *pdu, uint32_t command_id)
 {
     smpp_pdu_clear(pdu);

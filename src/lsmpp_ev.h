@@ -196,6 +196,12 @@ uint32_t lev_opt_u32(lua_State *L, int idx, const char *key, uint32_t min, uint3
  * source_addr, data_coding 0); the caller's table overlays them. */
 void lev_pdu_defaults(smpp_pdu *pdu, uint32_t command_id);
 
+/* Give the userdata at self (made by a constructor whose upvalue 1 is the
+ * module context) its user value table of count slots: fresh tables at cbs
+ * and args (callbacks and their extra arguments by token), the context at
+ * ctx so it outlives us. Leaves the table on the stack; returns its index. */
+int lev_new_uv(lua_State *L, int self, int count, int cbs, int args, int ctx);
+
 /* Read the session settings both roles share (window, queue_size,
  * max_pdu, the timeouts, enquire_link_interval) from the options table at
  * idx into cfg; absent keys keep cfg's values. Raises naming a bad key. */

@@ -596,16 +596,7 @@ int lev_client_new(lua_State *L)
     smpp_session_config_init(&c->cfg, SMPP_ROLE_CLIENT);
     lev_setmetatable(L, LEV_CLIENT_MT);
     int self = lua_gettop(L);
-    lua_createtable(L, UV_COUNT, 0);
-    lua_newtable(L);
-    lua_rawseti(L, -2, UV_CBS);
-    lua_newtable(L);
-    lua_rawseti(L, -2, UV_ARGS);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_rawseti(L, -2, UV_CTX);
-    lev_setuv(L, self);
-    lev_getuv(L, self);
-    int uv = lua_gettop(L);
+    int uv = lev_new_uv(L, self, UV_COUNT, UV_CBS, UV_ARGS, UV_CTX);
 
     strcpy(c->host, "127.0.0.1");
     c->port = 2775;

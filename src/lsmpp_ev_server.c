@@ -688,16 +688,7 @@ int lev_server_new(lua_State *L)
     smpp_session_config_init(&srv->cfg, SMPP_ROLE_SERVER);
     lev_setmetatable(L, LEV_SERVER_MT);
     int self = lua_gettop(L);
-    lua_createtable(L, UV_COUNT, 0);
-    lua_newtable(L);
-    lua_rawseti(L, -2, UV_CBS);
-    lua_newtable(L);
-    lua_rawseti(L, -2, UV_ARGS);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_rawseti(L, -2, UV_CTX);
-    lev_setuv(L, self);
-    lev_getuv(L, self);
-    int uv = lua_gettop(L);
+    int uv = lev_new_uv(L, self, UV_COUNT, UV_CBS, UV_ARGS, UV_CTX);
 
     char host[256] = "127.0.0.1";
     int port = 0;
