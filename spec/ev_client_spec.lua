@@ -43,15 +43,7 @@ describe("smpp.ev client", function()
   end)
 
   after_each(function()
-    for _, c in ipairs(clients) do c:close() end
-    if srv then srv:close() end
-    loop.wait(function()
-      for _, c in ipairs(clients) do
-        if c:state() ~= "closed" and c:state() ~= "idle" then return false end
-      end
-      return true
-    end, 2)
-    ev.on_error(nil)
+    loop.close_all(clients, srv)
   end)
 
   describe("with a well-behaved server", function()
@@ -741,31 +733,23 @@ describe("smpp.ev client", function()
       assert.are.same({ "timeout", "timeout", "timeout" }, outcomes(calls, 3))
     end)
 
-    it("drops the link on garbage and ends every submit once", function()
-      rs = raw.start("garbage")
-      local c = track(loop.bound(rs.port))
-      local closes = {}
-      c:on_close(function(r) table.insert(closes, r) end)
-      local calls, cb = recorder()
-      for i = 1, 2 do c:submit({ destination_addr = "+1" }, cb(i)) end
-      assert.is_true(wait(function() return #closes > 0 end))
-      loop.sleep(0.05)
-      assert.are.same({ "connection lost", "connection lost" }, outcomes(calls, 2))
-      assert.are.same({ "protocol error" }, closes)
-    end)
-
-    it("drops the link on an oversized command_length", function()
-      rs = raw.start("oversized")
-      local c = track(loop.bound(rs.port))
-      local closes = {}
-      c:on_close(function(r) table.insert(closes, r) end)
-      local calls, cb = recorder()
-      for i = 1, 2 do c:submit({ destination_addr = "+1" }, cb(i)) end
-      assert.is_true(wait(function() return #closes > 0 end))
-      loop.sleep(0.05)
-      assert.are.same({ "connection lost", "connection lost" }, outcomes(calls, 2))
-      assert.are.same({ "protocol error" }, closes)
-    end)
+    for scenario, name in pairs {
+      garbage = "drops the link on garbage and ends every submit once",
+      oversized = "drops the link on an oversized command_length",
+    } do
+      it(name, function()
+        rs = raw.start(scenario)
+        local c = track(loop.bound(rs.port))
+        local closes = {}
+        c:on_close(function(r) table.insert(closes, r) end)
+        local calls, cb = recorder()
+        for i = 1, 2 do c:submit({ destination_addr = "+1" }, cb(i)) end
+        assert.is_true(wait(function() return #closes > 0 end))
+        loop.sleep(0.05)
+        assert.are.same({ "connection lost", "connection lost" }, outcomes(calls, 2))
+        assert.are.same({ "protocol error" }, closes)
+      end)
+    end
 
     it("reassembles answers that come one byte at a time", function()
       rs = raw.start("pieces")

@@ -33,15 +33,7 @@ describe("smpp.ev server", function()
   end)
 
   after_each(function()
-    for _, c in ipairs(clients) do c:close() end
-    if srv then srv:close() end
-    loop.wait(function()
-      for _, c in ipairs(clients) do
-        if c:state() ~= "closed" and c:state() ~= "idle" then return false end
-      end
-      return true
-    end, 2)
-    ev.on_error(nil)
+    loop.close_all(clients, srv)
   end)
 
   it("listens on a port the kernel picks and counts connections", function()

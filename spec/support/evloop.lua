@@ -31,6 +31,20 @@ function M.sleep(seconds)
   t:stop()
 end
 
+-- Teardown shared by the ev specs: close every client and the server,
+-- wait for the clients to finish closing, and put the error handler back.
+function M.close_all(clients, srv)
+  for _, c in ipairs(clients) do c:close() end
+  if srv then srv:close() end
+  M.wait(function()
+    for _, c in ipairs(clients) do
+      if c:state() ~= "closed" and c:state() ~= "idle" then return false end
+    end
+    return true
+  end, 2)
+  ev.on_error(nil)
+end
+
 local function merge(a, b)
   local t = {}
   for k, v in pairs(a or {}) do t[k] = v end
