@@ -28,8 +28,8 @@ CODEC_SRC   := src/smpp_error.c src/smpp_pdu.c src/smpp_text.c src/smpp_receipt.
 SESSION_SRC := src/smpp_session.c
 # Lua bindings. Modules are not linked against liblua (the host provides it).
 CORE_SRC := $(CODEC_SRC) src/lsmpp_pdu.c src/lsmpp_json.c src/lsmpp_core.c
-EV_SRC   := $(CODEC_SRC) $(SESSION_SRC) src/lsmpp_pdu.c src/lsmpp_ev.c src/lsmpp_ev_client.c \
-            src/lsmpp_ev_server.c
+# smpp.ev is every src/lsmpp_ev*.c: the module is split by job.
+EV_SRC   := $(CODEC_SRC) $(SESSION_SRC) src/lsmpp_pdu.c $(sort $(wildcard src/lsmpp_ev*.c))
 
 HEADERS := $(wildcard src/*.h)
 
