@@ -276,7 +276,7 @@ static int l_receipt(lua_State *L)
 {
     const uint8_t *s;
     size_t pos;
-    smpp_receipt r;
+    smpp_receipt_pdu r;
     smpp_error err;
     smpp_pdu pdu;
     int nret;
@@ -288,8 +288,8 @@ static int l_receipt(lua_State *L)
         return fail_msg(L, err.msg);
     if (pdu.command_id != SMPP_DELIVER_SM)
         return fail_msg(L, "not a deliver_sm");
-    if (lsmpp_is_receipt(&pdu, &r))
-        lsmpp_push_receipt_k(L, KEYS, &pdu);
+    if (smpp_receipt_from_pdu(&pdu, &r))
+        lsmpp_push_receipt_k(L, KEYS, &pdu, &r);
     else
         lua_pushboolean(L, 0);
     lua_pushinteger(L, (lua_Integer)(pos + (size_t)n + 1));
