@@ -1143,6 +1143,11 @@ static int link_up(const smpp_session *s)
     return s->state != SMPP_STATE_CONNECTING && s->state != SMPP_STATE_CLOSED;
 }
 
+void smpp_session_advance(smpp_session *s, smpp_ms now)
+{
+    advance(s, now);
+}
+
 void smpp_session_tick(smpp_session *s, smpp_ms now)
 {
     advance(s, now);

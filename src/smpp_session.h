@@ -263,6 +263,11 @@ const uint8_t *smpp_session_pending(smpp_session *s, size_t *len);
 /* n bytes of pending output were written. */
 void smpp_session_sent(smpp_session *s, size_t n);
 
+/* Move the clock to now (it never goes back) and nothing else: no timer
+ * runs. For a driver that knows when bytes arrived but takes events
+ * later. */
+void smpp_session_advance(smpp_session *s, smpp_ms now);
+
 /* Advance the clock: fires keep-alive, timeouts, dead-link checks, and
  * retries work an allocation failure put off. Events it causes come out
  * of next_event. */
