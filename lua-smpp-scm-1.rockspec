@@ -48,6 +48,7 @@ build = {
     ["smpp.simulator.receipts"] = "lua/smpp/simulator/receipts.lua",
     ["smpp.simulator.due"] = "lua/smpp/simulator/due.lua",
     ["smpp.simulator.log"] = "lua/smpp/simulator/log.lua",
+    ["smpp.cli"] = "lua/smpp/cli.lua",
     ["smpp.core"] = {
       sources = sources("src/lsmpp_pdu.c", "src/lsmpp_json.c", "src/lsmpp_core.c"),
       incdirs = { "src", "$(CJSON_INCDIR)", "$(CJSON_INCDIR)/cjson" },

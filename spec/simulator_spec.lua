@@ -1,41 +1,21 @@
 -- smpp.simulator: the gateway's rules (reference/engagelab-smpp.txt) over
 -- real loopback sockets, driven by ev.client and by raw PDUs on LuaSocket.
 
+package.path = "spec/?.lua;" .. package.path
 local ev = require "smpp.ev"
 local pdu = require "smpp.pdu"
 local simulator = require "smpp.simulator"
 local socket = require "socket"
+local evloop = require "support.evloop"
+local simclient = require "support.simclient"
 
 local gettime = socket.gettime
-
--- Run the loop until cond() holds or timeout seconds pass. A 1 ms guard
--- timer keeps ev.run_once from blocking longer than that.
-local function wait_until(cond, timeout)
-  local deadline = gettime() + (timeout or 2)
-  local guard = ev.timer(0.001, function() end, 0.001)
-  local ok = true
-  while not cond() do
-    if gettime() > deadline then
-      ok = false
-      break
-    end
-    ev.run_once()
-  end
-  guard:stop()
-  return ok
-end
-
-local function spin(seconds)
-  wait_until(function() return false end, seconds)
-end
-
--- UTF-8 -> UCS2 for the submits, via the codec.
-local function ucs2(s)
-  return assert(pdu.utf8_to_ucs2(s))
-end
-
-local OTP_JSON = '{"id":"otp-login","language":"default","code":"123456",'
-  .. '"params":{"app":"Acme"}}'
+local wait_until = evloop.wait
+local ucs2 = simclient.ucs2
+local OTP_JSON = simclient.OTP_JSON
+local bound_client = simclient.bound
+local otp = simclient.otp
+local submit = simclient.submit
 
 ---------------------------------------------------------------------------
 -- A raw SMPP peer on a LuaSocket connection; the loop runs while it waits,
@@ -104,7 +84,13 @@ function Raw:read(timeout)
     end
     return false
   end
-  wait_until(try, timeout or 2)
+  -- The simulator runs on this loop: turn it without blocking, then give
+  -- the raw socket a moment to bring the simulator's bytes.
+  local deadline = gettime() + (timeout or 2)
+  while not try() and gettime() < deadline do
+    ev.run_once(false)
+    socket.select({ self.sock }, nil, 0.001)
+  end
   if got then return got end
   return nil, closed and "closed" or "timeout"
 end
@@ -158,38 +144,6 @@ function Raw:close()
   self.sock:close()
 end
 
--- A bound ev.client, waited for. on_receipt is set before the bind: a
--- receipt kept for the account may come right after it.
-local function bound_client(port, extra, on_receipt)
-  local opts = { host = "127.0.0.1", port = port, system_id = "test", password = "secret",
-                 enquire_link_interval = 0, response_timeout = 2 }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  local c = ev.client(opts)
-  c:on_receipt(on_receipt or function() end)
-  local done, ok, err
-  c:bind(function(res, e)
-    done, ok, err = true, res, e
-  end)
-  assert(wait_until(function() return done end), "bind did not finish")
-  return c, ok, err
-end
-
-local function otp(fields)
-  local t = { destination_addr = "+6598765432", data_coding = 8, short_message = ucs2(OTP_JSON) }
-  for k, v in pairs(fields or {}) do t[k] = v end
-  return t
-end
-
--- Submit with ev.client and wait for the outcome.
-local function submit(c, fields)
-  local done, res, err, status
-  assert(c:submit(otp(fields), function(r, e, s)
-    done, res, err, status = true, r, e, s
-  end))
-  assert(wait_until(function() return done end, 3), "submit got no outcome")
-  return res, err, status
-end
-
 describe("smpp.simulator", function()
   local sim, port
 
@@ -205,7 +159,7 @@ describe("smpp.simulator", function()
   after_each(function()
     if sim then sim:close() end
     sim = nil
-    spin(0.005)
+    evloop.sleep(0.005)
   end)
 
   describe("options", function()
