@@ -113,6 +113,8 @@ valgrind: deps
 	@echo "check valgrind driver: 1 passed, 0 failed"
 	LUA_CPATH="$(BUILD)/vg/?.so;;" $(VALGRIND) $(LUA) spec/support/lua_roundtrip.lua
 	@echo "check valgrind lua layer: 1 passed, 0 failed"
+	@# Every core.session scenario: busted itself runs under valgrind.
+	$(VALGRIND) $(LUA) $$(command -v $(BUSTED)) --cpath="$(BUILD)/vg/?.so" spec/session_spec.lua
 
 # The C modules built against Lua 5.1, 5.3 and LuaJIT 2.1 (OpenResty's and
 # Tarantool's Lua) and smoke-tested there; the specs themselves need 5.3+.
