@@ -32,7 +32,7 @@ local pdu = require "smpp.pdu"
 -- interface), timer(after, fn) (a one-shot timer with :stop()) and now().
 -- This is the one place they come from.
 local function host()
-  return require "smpp.ev"
+  return require("smpp.backend").get()
 end
 
 local type = type
