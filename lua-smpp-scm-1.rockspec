@@ -47,6 +47,7 @@ build = {
     ["smpp.simulator.rules"] = "lua/smpp/simulator/rules.lua",
     ["smpp.simulator.receipts"] = "lua/smpp/simulator/receipts.lua",
     ["smpp.simulator.due"] = "lua/smpp/simulator/due.lua",
+    ["smpp.simulator.delivery"] = "lua/smpp/simulator/delivery.lua",
     ["smpp.simulator.log"] = "lua/smpp/simulator/log.lua",
     ["smpp.cli"] = "lua/smpp/cli.lua",
     ["smpp.core"] = {
