@@ -44,6 +44,7 @@ typedef struct lev_client {
     unsigned started : 1; /* bind was called */
     uint64_t receipts;
     smpp_session_stats last;  /* the session's stats when it ended */
+    smpp_reason ended_by;     /* and why it ended */
     struct addrinfo *ai_list; /* addresses still to try while connecting */
     struct addrinfo *ai_next;
     lev_lookup *lookup; /* the host name's lookup while it runs */
@@ -327,8 +328,10 @@ static void client_closed(lua_State *L, lev_link *k)
 {
     lev_client *c = (lev_client *)k;
     (void)L;
-    if (k->s)
+    if (k->s) {
         smpp_session_get_stats(k->s, &c->last);
+        c->ended_by = smpp_session_close_reason(k->s);
+    }
     cancel_lookup(c);
     free_addrs(c);
 }
@@ -402,6 +405,9 @@ static int submit_error(lua_State *L, const smpp_error *err)
     case SMPP_ERR_STATE:
         lua_pushliteral(L, "closed");
         break;
+    case SMPP_ERR_NOT_SENT:
+        lua_pushliteral(L, "not sent");
+        break;
     default:
         lua_pushstring(L, err->msg);
         break;
@@ -419,12 +425,16 @@ static int client_submit(lua_State *L)
         luaL_argerror(L, 4, "an argument for the callback, but no callback");
     lua_settop(L, 4);
     if (c->link.s == NULL) {
-        lua_pushnil(L);
-        if (c->started || c->link.closed)
-            lua_pushliteral(L, "closed");
-        else
+        smpp_error ended;
+        if (!c->started && !c->link.closed) {
+            lua_pushnil(L);
             lua_pushliteral(L, "not bound: call bind first");
-        return 2;
+            return 2;
+        }
+        /* The session is gone: say what it would have said. */
+        ended.code =
+            c->started && c->ended_by != SMPP_REASON_CLOSED ? SMPP_ERR_NOT_SENT : SMPP_ERR_STATE;
+        return submit_error(L, &ended);
     }
 
     /* The gateway's defaults (PROTOCOL.md, "What the gateway expects of a
