@@ -576,6 +576,7 @@ static const char *const client_options[] = {"host",
                                              "response_timeout",
                                              "enquire_link_interval",
                                              "max_pdu",
+                                             "output_buffer",
                                              "trace",
                                              NULL};
 
