@@ -286,7 +286,8 @@ describe("smpp.simulator", function()
       assert.is_nil(line:find("nil", 1, true), line)
       assert.is_nil(simulator.format_log(refused[1]):find("nil", 1, true))
       assert.is_true(wait_until(function() return #sim:log_entries { event = "closed" } == 1 end))
-      assert.are.equal("protocol error: " .. want, sim:log_entries { event = "closed" }[1].reason)
+      assert.are.equal("protocol error: broken stream: " .. want,
+                       sim:log_entries { event = "closed" }[1].reason)
     end)
 
     it("says why it refused a bind_transceiver that does not decode", function()
