@@ -136,11 +136,16 @@ compat: deps
 
 # libFuzzer targets, each run for FUZZ_SECONDS (bounded).
 FUZZ_SECONDS ?= 20
-FUZZERS := decode receipt text session
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc
+# lua_*: the Lua faces (table -> PDU, core.session), with Lua 5.4 embedded.
+FUZZERS := decode receipt text session lua_pdu lua_session
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc
 $(BUILD)/fuzz_%: spec/fuzz/fuzz_%.c $(CODEC_SRC) $(SESSION_SRC) $(HEADERS)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(CODEC_SRC) $(SESSION_SRC)
+$(BUILD)/fuzz_lua_%: spec/fuzz/fuzz_lua_%.c $(CORE_SRC) $(HEADERS)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) $(LUA_CFLAGS) $(CJSON_CFLAGS) -o $@ $< $(CORE_SRC) \
+	  $$($(PKG_CONFIG) --libs lua$(LUA_VERSION)) $(CJSON_LIBS)
 fuzz: deps
 	$(call apt_ensure,clang libclang-rt-14-dev)
 	@$(MAKE) --no-print-directory fuzz-run

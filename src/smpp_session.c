@@ -855,14 +855,15 @@ static void note_decode_error(smpp_session *s, uint32_t id, const smpp_error *e)
 static int parse_one(smpp_session *s, smpp_event *ev)
 {
     size_t avail = buf_len(&s->in);
-    const uint8_t *p = s->in.data + s->in.head;
+    const uint8_t *p;
     uint32_t id, status, seq;
     smpp_error e;
     long n;
     int rc;
 
     if (avail < SMPP_HEADER_LEN)
-        return -1;
+        return -1; /* and in.data may still be NULL */
+    p = s->in.data + s->in.head;
     n = smpp_frame(p, avail, s->cfg.max_pdu, &e);
     if (n == 0)
         return -1;
