@@ -71,7 +71,7 @@ $(BUILD)/smpp/ev.so: $(EV_SRC) $(HEADERS)
 
 # ---- tests -----------------------------------------------------------------
 
-C_TESTS := codec session
+C_TESTS := codec session outcomes
 
 $(BUILD)/test_%: spec/c/test_%.c spec/c/harness.h $(CODEC_SRC) $(SESSION_SRC) $(HEADERS)
 	@mkdir -p $(@D)
