@@ -15,7 +15,9 @@
 --                                    "dns failure: ..." or "connect error: ..."
 --   host.listen(host, port)          l | nil, err; l:accept() (in a thread),
 --                                    l:port(), l:close()
---   sock:send(data)                  #data | nil, err, sent (in a thread)
+--   sock:send(data)                  bytes the socket took at once (0..#data),
+--                                    or nil, err; never waits
+--   sock:wait_send()                 true once it takes more | nil, "closed"
 --   sock:receive_some(max)           data | nil, "closed" | err (in a thread)
 --   sock:peer(), sock:close()        "ip:port"; a waiting thread gets "closed"
 --
@@ -212,9 +214,8 @@ function _M.new(host)
       k.tm = nil
     end
     if k.writer_busy or not k.wcond then
-      -- No writer, or one stuck in a send to a peer that reads nothing:
-      -- what the socket took is all that goes (smpp.ev writes what the
-      -- socket takes at this point, too).
+      -- No writer, or one waiting on a full socket (a peer that reads
+      -- nothing): what the socket took is all that goes, as with smpp.ev.
       if k.sock then k.sock:close() end
     else
       k.wcond:signal()
@@ -273,21 +274,16 @@ function _M.new(host)
   end
 
   -- The writer thread: everything pending in one send, then wait.
+  -- The writer thread. It writes only what the socket takes at once and
+  -- asks the session again after every wait: a request whose outcome came
+  -- while the socket was full (its response timeout, a close) is taken out
+  -- of the output by the session, and must not leave after it.
   local function writer(k)
     local s, sock, wcond = k.s, k.sock, k.wcond
     while true do
       local out = s:pending()
       if out then
-        k.writer_busy = true
-        local n, _, partial = sock:send(out)
-        k.writer_busy = false
-        local sent = n or partial or 0
-        if sent > 0 then
-          s:sent(sent)
-          if k.trace then k.tbuf[2] = k.tbuf[2] .. str_sub(out, 1, sent) end
-          -- What was sent now waits for its answer: a deadline.
-          if not k.ended then arm(k) end
-        end
+        local n = sock:send(out)
         if not n then
           if not k.ended then
             s:fail("connection lost")
@@ -295,9 +291,21 @@ function _M.new(host)
           end
           break
         end
-        if k.trace and not k.ended then
-          -- What just left shows now, before the peer's next PDU.
-          trace_flush(k)
+        if n > 0 then
+          s:sent(n)
+          if k.trace then k.tbuf[2] = k.tbuf[2] .. str_sub(out, 1, n) end
+          if not k.ended then
+            -- What was sent now waits for its answer: a deadline.
+            arm(k)
+            -- And shows in the trace now, before the peer's next PDU.
+            if k.trace then trace_flush(k) end
+          end
+        end
+        if n < #out then
+          k.writer_busy = true
+          local ok = sock:wait_send()
+          k.writer_busy = false
+          if not ok then break end
         end
       elseif k.ended then
         break
@@ -455,8 +463,11 @@ function _M.new(host)
       error("client:submit: table expected, got " .. type(fields), 2)
     end
     check_cb(cb, arg, "client:submit")
-    if k.ended or k.closed then return nil, "closed" end
-    if not k.s then return nil, "not bound: call bind first" end
+    if not k.s then
+      return nil, k.closed and "closed" or "not bound: call bind first"
+    end
+    -- Once the link ended the session says why not: "closed" after the
+    -- program's close, else "not sent".
     return request(k, k.s.submit, fields, cb, arg)
   end
 

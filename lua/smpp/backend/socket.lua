@@ -290,25 +290,25 @@ end
 local sock_mt = {}
 sock_mt.__index = sock_mt
 
---- Send all of `data`. Returns #data, or nil, err, bytes_sent_before.
+--- Write what the socket takes of `data` now, without waiting.
+-- @return the count of bytes written (0 when the socket is full), or nil, err
 function sock_mt:send(data)
-  local s, i, n = self.s, 1, #data
-  while i <= n do
-    if not s then return nil, "closed", i - 1 end
-    local last, err, partial = s:send(data, i)
-    if last then
-      return n
-    end
-    if err ~= "timeout" then
-      return nil, err, (partial or i - 1)
-    end
-    i = partial + 1
-    if i <= n and wait_fd(s, writing, nil, "send") == "closed" then
-      return nil, "closed", i - 1
-    end
-    s = self.s
+  local s = self.s
+  if not s then return nil, "closed" end
+  local last, err, partial = s:send(data)
+  if last then return last end
+  if err == "timeout" then return partial end
+  return nil, err
+end
+
+--- Wait until the socket takes more (in a thread).
+-- @return true, or nil, "closed"
+function sock_mt:wait_send()
+  local s = self.s
+  if s and wait_fd(s, writing, nil, "wait_send") ~= "closed" then
+    return true
   end
-  return n
+  return nil, "closed"
 end
 
 --- Up to `max` bytes, as soon as any are there.
