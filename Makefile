@@ -188,7 +188,7 @@ demo: deps
 lint:
 	$(call apt_ensure,clang-format cppcheck lua-check)
 	clang-format --dry-run --Werror src/*.c src/*.h spec/c/*.c spec/c/*.h spec/fuzz/*.c bench/*.c
-	luacheck lua spec bin examples bench
+	luacheck lua spec examples bench bin/smpp-sim bin/smpp-send
 	cppcheck --error-exitcode=1 --quiet --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem -Isrc src
 
