@@ -7,6 +7,7 @@
 package.path = "spec/?.lua;" .. package.path
 
 local smpp = require "smpp"
+local backend = require "smpp.backend"
 local raw = require "support.rawserver"
 
 local function client(srv, opts)
@@ -56,11 +57,12 @@ describe("outcomes", function()
     it("gets no submit after its timeout unless it was written before, and none that was not sent",
       function()
         srv = raw.start("stall")
+        local OUT, PAYLOAD = 8192, 4000
         -- Writes, in order, as the trace sees them leave; results likewise.
         local step, written, ended = 0, {}, {}
         c = client(srv, {
           window = 3000, queue_size = 10000, response_timeout = 0.3,
-          output_buffer = 8192, enquire_link_interval = 0,
+          output_buffer = OUT, enquire_link_interval = 0,
           trace = function(dir, p)
             if dir == "out" and p.command == "submit_sm" then
               step = step + 1
@@ -73,7 +75,7 @@ describe("outcomes", function()
         -- for the sender on Linux), so most of it stays in the client.
         local N = 3000
         for i = 1, N do
-          assert.is_true(c:submit(fields(i, 4000), function(res, err)
+          assert.is_true(c:submit(fields(i, PAYLOAD), function(res, err)
             step = step + 1
             assert.is_nil(ended[i], "ended twice")
             ended[i] = { at = step, err = res and "ok" or err }
@@ -99,15 +101,25 @@ describe("outcomes", function()
             assert.are.equal(1, got[mark])
           elseif got[mark] and not (written[mark] and written[mark] < e.at) then
             -- A timeout whose bytes were not all out when it was reported:
-            -- only the one PDU the stalled socket cut in two can be so.
+            -- the PDU the stalled socket cut in two, and those the driver
+            -- had handed to a writer of its own (the LuaSocket backend
+            -- sends what the session had pending as one piece): at most
+            -- the output bound's worth.
             late = late + 1
           end
         end
-        assert.is_true(late <= 1, late .. " submits went out after their timeout")
+        local bound = math.ceil(OUT / PAYLOAD) + 1
+        assert.is_true(late <= bound, late .. " submits went out after their timeout")
         -- The socket took some before the stall (they time out); the rest
-        -- waited in the client and were taken back (not sent).
+        -- waited in the client. smpp.ev writes what the socket takes and
+        -- no more, so those in its output when their time came were taken
+        -- back (not sent); a driver whose writer holds the output while
+        -- the socket is stuck moves nothing more into it (they wait in the
+        -- queue, and go once the gateway reads).
         assert.is_true(count.timeout > 0, "no timeout")
-        assert.is_true(count["not sent"] > 0, "none not sent")
+        if backend.get().name == "ev" then
+          assert.is_true(count["not sent"] > 0, "none not sent")
+        end
         assert.are.equal(N, count.ok + count.timeout + count["not sent"])
       end)
   end)

@@ -101,6 +101,8 @@ struct smpp_session {
     smpp_buf out;
     smpp_buf queue;
     uint64_t out_total; /* bytes ever appended to out */
+    uint64_t out_held;  /* output offset up to which smpp_session_hold lent
+                           the bytes to the driver, until its sent() */
 
     smpp_req *reqs;
     uint32_t req_cap;
@@ -449,6 +451,13 @@ static void send_request(smpp_session *s, int32_t idx, size_t len)
     s->stats.sent++;
 }
 
+/* Output offset below which bytes may have reached the peer: those
+ * written, and those the driver holds (see smpp_session_hold). */
+static uint64_t out_taken(const smpp_session *s)
+{
+    return s->out_held > s->stats.bytes_out ? s->out_held : s->stats.bytes_out;
+}
+
 /* Work was put off for lack of memory: have the driver tick soon. */
 static void retry_later(smpp_session *s)
 {
@@ -496,13 +505,14 @@ static void pump(smpp_session *s)
 static void cut_unwritten(smpp_session *s, smpp_ms due)
 {
     uint8_t *base = s->out.data + s->out.head;
-    uint64_t written = s->stats.bytes_out; /* stream offset of base[0] */
+    uint64_t origin = s->stats.bytes_out; /* output offset of base[0] */
+    uint64_t taken = out_taken(s);
     size_t to = 0, from = 0, end = buf_len(&s->out);
     uint64_t removed = 0;
     int32_t i;
 
     if (s->out_dropped || s->req_tail < 0 ||
-        s->reqs[s->req_tail].out_end - s->reqs[s->req_tail].len < written)
+        s->reqs[s->req_tail].out_end - s->reqs[s->req_tail].len < taken)
         return;
     for (i = s->req_head; i >= 0; i = s->reqs[i].next) {
         smpp_req *r = &s->reqs[i];
@@ -510,11 +520,11 @@ static void cut_unwritten(smpp_session *s, smpp_ms due)
 
         if (r->out_end == OUT_CUT)
             continue;
-        if (r->deadline > due || r->out_end - r->len < written) {
+        if (r->deadline > due || r->out_end - r->len < taken) {
             r->out_end -= removed;
             continue;
         }
-        at = (size_t)(r->out_end - r->len - written);
+        at = (size_t)(r->out_end - r->len - origin);
         if (to != from)
             memmove(base + to, base + from, at - from);
         to += at - from;
@@ -603,13 +613,13 @@ static void end_in_flight(smpp_session *s, uint32_t hpos, smpp_event *ev, smpp_o
 {
     int32_t idx = (int32_t)s->htab[hpos] - 1;
     smpp_req r = s->reqs[idx];
-    uint64_t written = s->stats.bytes_out;
+    uint64_t written = out_taken(s);
 
     req_unlink(s, idx, hpos);
     /* Only a request the peer may have got can end with an unknown fate:
-     * one with none of its bytes written (they were cut out, see
-     * cut_unwritten), or not all of them when the link broke (the peer
-     * can't act on half a PDU), surely did not go out. */
+     * one with none of its bytes written or held by the driver (they were
+     * cut out, see cut_unwritten), or not all of them when the link broke
+     * (the peer can't act on half a PDU), surely did not go out. */
     if ((outcome == SMPP_OUTCOME_TIMEOUT || outcome == SMPP_OUTCOME_LOST) &&
         (r.out_end - r.len >= written || (s->out_dropped && r.out_end > written)))
         outcome = SMPP_OUTCOME_NOT_SENT;
@@ -1229,12 +1239,27 @@ const uint8_t *smpp_session_pending(smpp_session *s, size_t *len)
     return *len > 0 ? s->out.data + s->out.head : NULL;
 }
 
+const uint8_t *smpp_session_hold(smpp_session *s, size_t *len)
+{
+    const uint8_t *p = smpp_session_pending(s, len);
+
+    s->out_held = s->stats.bytes_out + *len;
+    return p;
+}
+
 void smpp_session_sent(smpp_session *s, size_t n)
 {
-    if (n > buf_len(&s->out))
-        n = buf_len(&s->out);
+    size_t room = buf_len(&s->out);
+
+    if (s->out_dropped && s->out_held > s->stats.bytes_out)
+        /* The output is gone, but the driver still wrote from what it
+         * held: those bytes count (their requests may have gone out). */
+        room = (size_t)(s->out_held - s->stats.bytes_out);
+    if (n > room)
+        n = room;
     s->stats.bytes_out += n;
-    buf_consume(&s->mem, &s->out, n);
+    s->out_held = 0; /* the rest, if any, is the session's again */
+    buf_consume(&s->mem, &s->out, n > buf_len(&s->out) ? buf_len(&s->out) : n);
     if (s->queued > 0)
         pump(s);
 }

@@ -282,6 +282,14 @@ void smpp_session_recv_commit(smpp_session *s, size_t n);
  * non-blocking write, or a short grace period), then close the socket.
  * Nothing depends on it: every outcome was already decided. */
 const uint8_t *smpp_session_pending(smpp_session *s, size_t *len);
+/* pending() for a driver that keeps the bytes past this call (a copy for a
+ * writer that may still be writing them while the driver calls the session
+ * again): until the driver's next smpp_session_sent, the session counts
+ * them as written. It never takes a request back out of them, and one in
+ * them ends LOST, not NOT_SENT, if the link breaks meanwhile. sent(n) then
+ * says how many were written (the rest, if any, is the session's again),
+ * even after the link broke. */
+const uint8_t *smpp_session_hold(smpp_session *s, size_t *len);
 /* n bytes of pending output were written. Requests waiting for the
  * output to drain below out_max move into it here. */
 void smpp_session_sent(smpp_session *s, size_t n);

@@ -469,6 +469,72 @@ TEST(the_applications_close_sends_no_request_it_reported_closed)
     }
 }
 
+/* A driver that keeps a copy of the bytes for a writer of its own. */
+static size_t hold(smpp_session *s)
+{
+    size_t len = 0;
+
+    (void)smpp_session_hold(s, &len);
+    return len;
+}
+
+TEST(bytes_the_driver_holds_are_never_taken_back)
+{
+    smpp_session *s = three_submitted();
+    size_t one = submit_len(), held = hold(s);
+
+    CHECK_EQ_INT(held, 3 * one);
+    CHECK_EQ_INT(submit(s, 4, 0), 0); /* after the held bytes */
+    CHECK_EQ_INT(events(s, TIMEOUT_MS), 4);
+    CHECK_EQ_INT(count_results(SMPP_OUTCOME_TIMEOUT), 3);
+    CHECK_EQ_INT(result_for(4)->outcome, SMPP_OUTCOME_NOT_SENT);
+    /* The writer wrote them all after all: the held bytes are still the
+     * first, and nothing of 4 follows. */
+    CHECK_EQ_INT(pending_len(s), held);
+    smpp_session_sent(s, held);
+    CHECK_EQ_INT(pending_len(s), 0);
+    smpp_session_free(s);
+}
+
+TEST(a_hold_ends_with_sent_and_the_rest_can_be_taken_back_again)
+{
+    smpp_session *s = three_submitted();
+    size_t one = submit_len();
+
+    CHECK_EQ_INT(hold(s), 3 * one);
+    CHECK_EQ_INT(write_some(s, one), one); /* the writer wrote one */
+    CHECK_EQ_INT(events(s, TIMEOUT_MS), 3);
+    CHECK_EQ_INT(result_for(1)->outcome, SMPP_OUTCOME_TIMEOUT);
+    CHECK_EQ_INT(result_for(2)->outcome, SMPP_OUTCOME_NOT_SENT);
+    CHECK_EQ_INT(result_for(3)->outcome, SMPP_OUTCOME_NOT_SENT);
+    CHECK_EQ_INT(pending_len(s), 0);
+    smpp_session_free(s);
+}
+
+TEST(a_link_that_breaks_while_the_driver_holds_bytes_waits_for_its_count)
+{
+    smpp_session *s;
+    size_t one = submit_len();
+    int told;
+
+    /* told: the writer reports what it wrote (one and a bit) before the
+     * results are taken; else they are taken while it still holds all. */
+    for (told = 0; told <= 1; told++) {
+        s = three_submitted();
+        CHECK_EQ_INT(hold(s), 3 * one);
+        smpp_session_fail(s, SMPP_REASON_CONNECTION_LOST, 1);
+        CHECK_EQ_INT(pending_len(s), 0);
+        if (told)
+            smpp_session_sent(s, one + 5);
+        CHECK_EQ_INT(events(s, 2), 4);
+        CHECK_EQ_INT(result_for(1)->outcome, SMPP_OUTCOME_LOST);
+        CHECK_EQ_INT(result_for(2)->outcome, told ? SMPP_OUTCOME_NOT_SENT : SMPP_OUTCOME_LOST);
+        CHECK_EQ_INT(result_for(3)->outcome, told ? SMPP_OUTCOME_NOT_SENT : SMPP_OUTCOME_LOST);
+        smpp_session_free(s);
+        reset();
+    }
+}
+
 /* ---- rule 2: after the link ended, "not sent"; after close, "closed" ----- */
 
 typedef enum how { BY_LOSS, BY_AUTH, BY_BIND_TIMEOUT, BY_PEER_UNBIND, BY_BIND_STATUS } how;
