@@ -49,25 +49,6 @@ local NOT_BOUND = "not bound: call bind first"
 local DEFAULT_KEEP = 10000
 local DEFAULT_TTL = 600
 
--- Whether a receipt is the outcome, or may be followed by a later one for
--- the same message: wait_receipt waits past interim ones. The C receipt
--- table says so in `final`; a driver that does not say yet is judged here
--- (SMPP 3.4 5.2.28 message_state 1 ENROUTE and 6 ACCEPTED; receipt text
--- "ENROUTE", "ACCEPTD").
-local INTERIM_STATE = { [1] = true, [6] = true }
-local INTERIM_STAT = { ENROUTE = true, ACCEPTD = true }
-
-local function is_final(r)
-  local final = r.final
-  if final ~= nil then
-    return final
-  end
-  if r.message_state ~= nil then
-    return not INTERIM_STATE[r.message_state]
-  end
-  return not INTERIM_STAT[r.stat or ""]
-end
-
 local function check_cb(cb, what)
   if cb ~= nil and type(cb) ~= "function" then
     error(what .. ": callback must be a function, got " .. type(cb), 3)
@@ -123,7 +104,9 @@ local function find(st, id)
   local now = host_now()
   prune(st, now)
   local e = st.kept[id]
-  if e and is_final(e.r) then
+  -- Interim receipts (final = false: SMPP 3.4 message_state ENROUTE,
+  -- ACCEPTED) are no outcome: a wait goes on past them.
+  if e and e.r.final then
     return e.r
   end
 end
@@ -156,7 +139,7 @@ local function on_receipt(st, r)
   if st.handler then
     st.handler(r)
   end
-  if is_final(r) and r.message_id then
+  if r.final and r.message_id then
     wake(st, r.message_id, r)
   end
 end
