@@ -4,31 +4,14 @@
 -- types come back; a session with tokens outstanding is collected. Plain
 -- Lua 5.1 syntax.
 --   LUA_CPATH="build/luajit/?.so;;" luajit spec/support/session_smoke.lua
+package.path = "spec/?.lua;" .. package.path
 local core = require "smpp.core"
+local peer = require "support.session_peer"
+
+local events, wire = peer.events, peer.wire
 
 local function check(cond, what)
-  if not cond then
-    io.stderr:write("session smoke: ", what, "\n")
-    os.exit(1)
-  end
-end
-
-local function events(s, now)
-  local list = {}
-  while true do
-    local ev = { s:next_event(now) }
-    if ev[1] == nil then return list end
-    list[#list + 1] = ev
-  end
-end
-
-local function wire(c, s, now)
-  for _ = 1, 20 do
-    local a, b = c:pending(), s:pending()
-    if not a and not b then return end
-    if a then c:sent(#a); s:feed(a, now) end
-    if b then s:sent(#b); c:feed(b, now) end
-  end
+  assert(cond, "session smoke: " .. what)
 end
 
 local c = core.session({ system_id = "test", password = "secret", enquire_link_interval = 0 }, 0)
@@ -83,4 +66,5 @@ do
 end
 for _ = 1, 3 do collectgarbage() end
 check(next(weak) == nil, "collected")
+local jit = rawget(_G, "jit")
 print("ok: bind, submit, receipt, unbind and collection on " .. (jit and jit.version or _VERSION))
