@@ -27,9 +27,12 @@ CODEC_SRC   := src/smpp_error.c src/smpp_pdu.c src/smpp_text.c src/smpp_receipt.
                src/smpp_status.c
 SESSION_SRC := src/smpp_session.c
 # Lua bindings. Modules are not linked against liblua (the host provides it).
-CORE_SRC := $(CODEC_SRC) src/lsmpp_pdu.c src/lsmpp_json.c src/lsmpp_core.c
+# lsmpp_glue.c is the Lua face every session driver shares.
+CORE_SRC := $(CODEC_SRC) $(SESSION_SRC) src/lsmpp_pdu.c src/lsmpp_glue.c src/lsmpp_json.c \
+            src/lsmpp_session.c src/lsmpp_core.c
 # smpp.ev is every src/lsmpp_ev*.c: the module is split by job.
-EV_SRC   := $(CODEC_SRC) $(SESSION_SRC) src/lsmpp_pdu.c $(sort $(wildcard src/lsmpp_ev*.c))
+EV_SRC   := $(CODEC_SRC) $(SESSION_SRC) src/lsmpp_pdu.c src/lsmpp_glue.c \
+            $(sort $(wildcard src/lsmpp_ev*.c))
 
 HEADERS := $(wildcard src/*.h)
 
@@ -37,7 +40,7 @@ DEB_PACKAGES := build-essential pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION
                 libev-dev libcjson-dev lua-busted lua-socket luarocks
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test test-lua test-c asan valgrind compat fuzz fuzz-run bench lint doc demo clean
+.PHONY: all deps test test-link test-lua test-c asan valgrind compat fuzz fuzz-run bench lint doc demo clean
 
 all: $(BUILD)/smpp/core.so $(BUILD)/smpp/ev.so
 
@@ -75,7 +78,14 @@ $(BUILD)/test_%: spec/c/test_%.c spec/c/harness.h $(CODEC_SRC) $(SESSION_SRC) $(
 	$(CC) $(STD) $(OPT) $(WARN) $(CFLAGS) -Isrc -o $@ $< $(CODEC_SRC) $(SESSION_SRC) $(LDFLAGS)
 
 test: deps
-	@$(MAKE) --no-print-directory all test-c test-lua
+	@$(MAKE) --no-print-directory all test-link test-c test-lua
+
+# smpp.core is what OpenResty and Tarantool load inside their own event
+# loops: it must pull in neither libev nor a thread library.
+test-link: $(BUILD)/smpp/core.so
+	@if ldd $< | grep -E 'libev|pthread' || nm -D --undefined-only $< | grep -E ' (ev_|pthread_)'; then \
+	  echo "check core.so links: 0 passed, 1 failed (libev or pthread above)"; exit 1; \
+	else echo "check core.so links: 1 passed, 0 failed"; fi
 
 test-c: $(addprefix $(BUILD)/test_,$(C_TESTS))
 	@for t in $(C_TESTS); do $(BUILD)/test_$$t spec/fixtures || exit 1; done

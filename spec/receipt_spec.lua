@@ -117,6 +117,20 @@ describe("smpp.pdu.receipt", function()
     assert.equal("0123456789abcdef", r.tlvs.receipted_message_id)
     assert.equal(2, r.tlvs.message_state)
     assert.equal(2, #r.tlvs)
+    assert.is_true(r.final)
+  end)
+
+  it("marks interim receipts (ENROUTE, ACCEPTD, message_state 1 or 6) not final", function()
+    local function final(fields) return pdu.receipt(deliver(fields)).final end
+    assert.is_false(final { short_message = "id:1 stat:ENROUTE" })
+    assert.is_false(final { short_message = "id:1 stat:acceptd" })
+    assert.is_false(final { tlvs = { receipted_message_id = "1", message_state = 1 } })
+    assert.is_false(final { tlvs = { receipted_message_id = "1", message_state = 6 } })
+    -- message_state decides over the text when both are there.
+    assert.is_true(final { short_message = "id:1 stat:ENROUTE", tlvs = { message_state = 2 } })
+    assert.is_false(final { short_message = "id:1 stat:DELIVRD", tlvs = { message_state = 6 } })
+    assert.is_true(final { short_message = "id:1 stat:UNDELIV err:001" })
+    assert.is_true(final { short_message = "id:1 err:001" })
   end)
 
   it("takes message_id from TLV receipted_message_id over the text's id", function()

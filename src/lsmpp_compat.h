@@ -66,6 +66,31 @@ static inline void *lsmpp_compat_testudata(lua_State *L, int idx, const char *tn
 #define lua_newuserdatauv(L, size, nuv) lua_newuserdata((L), (size))
 #endif
 
+/* The one user value of a full userdata: numbered ones on 5.4, a single
+ * value on 5.2/5.3, the environment table on 5.1 and LuaJIT (so it must
+ * be a table). lsmpp_setuv pops the value; lsmpp_getuv pushes it. */
+static inline void lsmpp_setuv(lua_State *L, int idx)
+{
+#if LUA_VERSION_NUM >= 504
+    lua_setiuservalue(L, idx, 1);
+#elif LUA_VERSION_NUM >= 502
+    lua_setuservalue(L, idx);
+#else
+    lua_setfenv(L, idx);
+#endif
+}
+
+static inline void lsmpp_getuv(lua_State *L, int idx)
+{
+#if LUA_VERSION_NUM >= 504
+    lua_getiuservalue(L, idx, 1);
+#elif LUA_VERSION_NUM >= 502
+    lua_getuservalue(L, idx);
+#else
+    lua_getfenv(L, idx);
+#endif
+}
+
 /*
  * Integers. 5.3+ has a 64-bit integer subtype; 5.1 and 5.2 have only
  * doubles, which hold every uint32_t exactly, so protocol numbers are pushed

@@ -1,8 +1,9 @@
 /*
  * lsmpp_core.c - the smpp.core module: the codec as Lua sees it (encode,
- * decode, framing, UCS2, receipt text, status names) and the gateway's JSON
- * body (lsmpp_json.c). No libev here: OpenResty and Tarantool load this
- * module inside their own event loops.
+ * decode, framing, UCS2, receipt text, status names), the gateway's JSON
+ * body (lsmpp_json.c) and the sans-I/O session (core.session,
+ * lsmpp_session.c). No libev, no threads here: OpenResty and Tarantool
+ * load this module inside their own event loops.
  *
  * Misuse (a wrong argument type) raises; bad data returns nil, err.
  * Output goes through a stack buffer, or a userdata the GC owns when it is
@@ -17,6 +18,7 @@
 #include "lsmpp_compat.h"
 #include "lsmpp_json.h"
 #include "lsmpp_pdu.h"
+#include "lsmpp_session.h"
 #include "smpp_receipt.h"
 #include "smpp_status.h"
 #include "smpp_text.h"
@@ -276,7 +278,7 @@ static int l_receipt(lua_State *L)
 {
     const uint8_t *s;
     size_t pos;
-    smpp_receipt r;
+    smpp_receipt_pdu r;
     smpp_error err;
     smpp_pdu pdu;
     int nret;
@@ -288,8 +290,8 @@ static int l_receipt(lua_State *L)
         return fail_msg(L, err.msg);
     if (pdu.command_id != SMPP_DELIVER_SM)
         return fail_msg(L, "not a deliver_sm");
-    if (lsmpp_is_receipt(&pdu, &r))
-        lsmpp_push_receipt_k(L, KEYS, &pdu);
+    if (smpp_receipt_from_pdu(&pdu, &r))
+        lsmpp_push_receipt_k(L, KEYS, &pdu, &r);
     else
         lua_pushboolean(L, 0);
     lua_pushinteger(L, (lua_Integer)(pos + (size_t)n + 1));
@@ -501,6 +503,7 @@ __attribute__((visibility("default"))) int luaopen_smpp_core(lua_State *L)
     lsmpp_push_keys(L);
     luaL_setfuncs(L, core_funcs, 1);
     lsmpp_json_register(L);
+    lsmpp_session_register(L);
 
     /* status: name -> number, every status PROTOCOL.md lists. */
     lua_createtable(L, 0, (int)n);

@@ -9,29 +9,23 @@
  */
 #include <errno.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "lsmpp_ev.h"
+#include "lsmpp_ev_dns.h"
+#include "lsmpp_ev_link.h"
 #include "lsmpp_pdu.h"
 
-/* Slots of the user value table. */
+/* Slots of the user value table after the LEV_UV_* ones. */
 enum {
-    UV_CBS = 1, /* token -> callback (luaL_ref on this table) */
-    UV_ARGS,    /* token -> the callback's extra argument, when given */
-    UV_ON_RECEIPT,
+    UV_ON_RECEIPT = LEV_UV_OWN,
     UV_ON_DELIVER,
     UV_ON_CLOSE,
-    UV_TRACE,
     UV_BIND_CB,
     UV_PASSWORD, /* until bind; never anywhere else on our side */
-    UV_CTX,      /* keeps the module context alive as long as we are */
-    UV_COUNT = UV_CTX
+    UV_COUNT = UV_PASSWORD
 };
 
 typedef struct lev_client {
@@ -43,11 +37,9 @@ typedef struct lev_client {
     int port;
     unsigned started : 1; /* bind was called */
     uint64_t receipts;
-    smpp_session_stats last;  /* the session's stats when it ended */
-    struct addrinfo *ai_list; /* addresses still to try while connecting */
-    struct addrinfo *ai_next;
-    lev_lookup *lookup; /* the host name's lookup while it runs */
-    char detail[128];   /* resolver or connect error text */
+    smpp_session_stats last; /* the session's stats when it ended */
+    lev_lookup *lookup;      /* the host name's lookup while it runs */
+    char detail[128];        /* the resolver's error text */
 } lev_client;
 
 #define CTX_UP(L) ((lev_ctx *)lua_touserdata((L), lua_upvalueindex(1)))
@@ -63,69 +55,6 @@ static smpp_ms now_ms(lev_client *c)
 }
 
 /* ---- connect ---------------------------------------------------------- */
-
-static void free_addrs(lev_client *c)
-{
-    if (c->ai_list)
-        freeaddrinfo(c->ai_list);
-    c->ai_list = c->ai_next = NULL;
-}
-
-static void connect_failed(lev_client *c, int err)
-{
-    smpp_reason reason = SMPP_REASON_CONNECT_ERROR;
-    free_addrs(c);
-    if (err == ECONNREFUSED)
-        reason = SMPP_REASON_CONNECT_REFUSED;
-    else if (err == ETIMEDOUT)
-        reason = SMPP_REASON_CONNECT_TIMEOUT;
-    else
-        snprintf(c->detail, sizeof c->detail, "%s", strerror(err));
-    smpp_session_fail(c->link.s, reason, now_ms(c));
-}
-
-static void connected(lev_client *c, int fd)
-{
-    free_addrs(c);
-    c->link.connecting = 0;
-    smpp_ev_write(&c->link.io, 0);
-    lev_link_start(&c->link, fd);
-    if (smpp_session_connected(c->link.s, now_ms(c)) != 0)
-        smpp_session_fail(c->link.s, SMPP_REASON_CONNECTION_LOST, now_ms(c));
-}
-
-/* Try the remaining addresses of the host in turn (an IPv6 and an IPv4
- * address for "localhost", say) until one connects or is in progress. */
-static void connect_next(lev_client *c, int last)
-{
-    while (c->ai_next != NULL) {
-        struct addrinfo *ai = c->ai_next;
-        c->ai_next = ai->ai_next;
-        int fd =
-            socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            last = errno;
-            continue;
-        }
-        /* One PDU is one small write that must leave now: no Nagle. */
-        int one = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-            connected(c, fd);
-            return;
-        }
-        if (errno == EINPROGRESS || errno == EINTR) {
-            c->link.fd = fd;
-            c->link.connecting = 1;
-            smpp_ev_set_fd(&c->link.io, fd);
-            smpp_ev_write(&c->link.io, 1); /* writable = connect finished */
-            return;
-        }
-        last = errno;
-        close(fd);
-    }
-    connect_failed(c, last);
-}
 
 static void dns_failed(lev_client *c, int rc, int sys_errno)
 {
@@ -158,12 +87,10 @@ static void resolved(lua_State *L, void *owner, int rc, int sys_errno, struct ad
             freeaddrinfo(res);
         return;
     }
-    if (rc != 0) {
+    if (rc != 0)
         dns_failed(c, rc, sys_errno);
-    } else {
-        c->ai_list = c->ai_next = res;
-        connect_next(c, ECONNREFUSED);
-    }
+    else
+        lev_link_connect(&c->link, res);
     lev_link_after(L, &c->link, 1);
 }
 
@@ -182,8 +109,7 @@ static void connect_start(lev_client *c)
     snprintf(port, sizeof port, "%d", c->port);
     int rc = getaddrinfo(c->host, port, &hints, &res);
     if (rc == 0) {
-        c->ai_list = c->ai_next = res;
-        connect_next(c, ECONNREFUSED);
+        lev_link_connect(&c->link, res);
         return;
     }
     if (rc != EAI_NONAME) {
@@ -198,26 +124,6 @@ static void connect_start(lev_client *c)
         snprintf(c->detail, sizeof c->detail, "cannot start a lookup: %s", strerror(err));
         smpp_session_fail(c->link.s, SMPP_REASON_DNS, now_ms(c));
     }
-}
-
-/* The write watcher fired while connecting (called from lsmpp_ev.c). */
-void lev_client_connect_done(lua_State *L, lev_link *k)
-{
-    lev_client *c = (lev_client *)k;
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        err = errno;
-    if (err == 0) {
-        connected(c, k->fd);
-    } else {
-        smpp_ev_write(&k->io, 0);
-        close(k->fd);
-        k->fd = -1;
-        k->connecting = 0;
-        connect_next(c, err);
-    }
-    lev_link_after(L, k, 1);
 }
 
 /* ---- events ------------------------------------------------------------ */
@@ -239,16 +145,17 @@ static void no_handler_line(lua_State *L, int t, int receipt)
     lua_pop(L, 2);
 }
 
-static int client_dispatch_p(lua_State *L)
+/* The detail of a failure to reach the gateway: the resolver's, or the
+ * OS's for a connect error. */
+static const char *reason_detail(lev_client *c, smpp_reason reason)
 {
-    lev_call *call = (lev_call *)lua_touserdata(L, 1);
-    lev_client *c = (lev_client *)call->k;
-    const smpp_event *ev = call->ev;
-    smpp_receipt r;
+    return reason == SMPP_REASON_CONNECT_ERROR ? strerror(c->link.connect_errno) : c->detail;
+}
 
-    lev_link_push_self(L, &c->link);
-    lev_getuv(L, -1);
-    int uv = lua_gettop(L);
+static void client_event(lua_State *L, lev_link *k, const smpp_event *ev, int uv)
+{
+    lev_client *c = (lev_client *)k;
+    smpp_receipt r;
 
     switch (ev->type) {
     case SMPP_EV_BOUND:
@@ -258,7 +165,7 @@ static int client_dispatch_p(lua_State *L)
         lua_pushnil(L);
         lua_rawseti(L, uv, UV_BIND_CB);
         if (lua_isnil(L, -1))
-            return 0;
+            return;
         if (ev->type == SMPP_EV_BOUND) {
             lua_pushboolean(L, 1);
             lua_call(L, 1, 0);
@@ -269,13 +176,10 @@ static int client_dispatch_p(lua_State *L)
             lua_call(L, 3, 0);
         } else {
             lua_pushnil(L);
-            lev_push_reason(L, ev->reason, c->detail);
+            lev_push_reason(L, ev->reason, reason_detail(c, ev->reason));
             lua_call(L, 2, 0);
         }
-        return 0;
-    case SMPP_EV_RESULT:
-        lev_call_result(L, uv, UV_CBS, UV_ARGS, ev);
-        return 0;
+        return;
     case SMPP_EV_DELIVER: {
         int receipt = lsmpp_is_receipt(ev->pdu, &r);
         if (receipt) {
@@ -288,39 +192,32 @@ static int client_dispatch_p(lua_State *L)
         }
         if (lua_isnil(L, -1)) {
             no_handler_line(L, lua_gettop(L) - 1, receipt);
-            return 0;
+            return;
         }
         lua_insert(L, -2);
         lua_call(L, 1, 0);
-        return 0;
+        return;
     }
     case SMPP_EV_CLOSED:
         lua_rawgeti(L, uv, UV_ON_CLOSE);
         if (lua_isnil(L, -1))
-            return 0;
-        lev_push_reason(L, ev->reason, c->detail);
+            return;
+        lev_push_reason(L, ev->reason, reason_detail(c, ev->reason));
         lua_call(L, 1, 0);
-        return 0;
+        return;
     default:
         /* UNBOUND: a CLOSED event follows, which is what users see. */
-        return 0;
+        return;
     }
 }
 
-static int client_push_trace(lua_State *L, lev_link *k)
+static void client_push_uv(lua_State *L, lev_link *k)
 {
     lev_link_push_self(L, k);
-    if (lua_isnil(L, -1))
-        return 0;
-    lev_getuv(L, -1);
-    lua_rawgeti(L, -1, UV_TRACE);
-    lua_replace(L, -3);
-    lua_pop(L, 1);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return 0;
+    if (!lua_isnil(L, -1)) {
+        lev_getuv(L, -1);
+        lua_remove(L, -2);
     }
-    return 1;
 }
 
 static void client_closed(lua_State *L, lev_link *k)
@@ -330,10 +227,9 @@ static void client_closed(lua_State *L, lev_link *k)
     if (k->s)
         smpp_session_get_stats(k->s, &c->last);
     cancel_lookup(c);
-    free_addrs(c);
 }
 
-static const lev_link_ops client_ops = {client_dispatch_p, client_push_trace, client_closed, NULL};
+static const lev_link_ops client_ops = {client_event, client_push_uv, client_closed, 0};
 
 /* ---- methods ------------------------------------------------------------- */
 
@@ -370,94 +266,31 @@ static int client_bind(lua_State *L)
         lua_pushstring(L, err.msg);
         return 2;
     }
-    /* From here the userdata owns s: raising is safe, __gc frees it. */
-    c->link.s = s;
+    /* From here the link owns s: raising is safe, __gc frees it. */
     c->started = 1;
+    lua_rawgeti(L, uv, LEV_UV_TRACE);
+    if (lev_link_open(L, &c->link, 1, s, !lua_isnil(L, -1)) != 0)
+        return luaL_error(L, "not enough memory");
     lua_pushnil(L);
     lua_rawseti(L, uv, UV_PASSWORD); /* the session has its own copy now */
     lua_pushvalue(L, 2);
     lua_rawseti(L, uv, UV_BIND_CB);
-    lua_rawgeti(L, uv, UV_TRACE);
-    if (!lua_isnil(L, -1) && lev_link_trace_on(&c->link) != 0)
-        return luaL_error(L, "not enough memory");
-    lev_link_anchor(L, &c->link, 1);
 
     connect_start(c);
     /* Even a failure known now (DNS, refused at once) reaches cb from the
      * loop, never before bind returns: the timer fires next iteration and
      * the drain there delivers it. */
-    smpp_ev_kick(&c->link.io);
+    lev_link_kick(&c->link);
     lev_link_after(L, &c->link, 0);
     lua_pushboolean(L, 1);
     return 1;
 }
 
-static int submit_error(lua_State *L, const smpp_error *err)
-{
-    lua_pushnil(L);
-    switch (err->code) {
-    case SMPP_ERR_QUEUE_FULL:
-        lua_pushliteral(L, "queue full");
-        break;
-    case SMPP_ERR_STATE:
-        lua_pushliteral(L, "closed");
-        break;
-    default:
-        lua_pushstring(L, err->msg);
-        break;
-    }
-    return 2;
-}
-
 static int client_submit(lua_State *L)
 {
     lev_client *c = check_client(L);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    if (!lua_isnoneornil(L, 3))
-        luaL_checktype(L, 3, LUA_TFUNCTION);
-    else if (!lua_isnoneornil(L, 4))
-        luaL_argerror(L, 4, "an argument for the callback, but no callback");
-    lua_settop(L, 4);
-    if (c->link.s == NULL) {
-        lua_pushnil(L);
-        if (c->started || c->link.closed)
-            lua_pushliteral(L, "closed");
-        else
-            lua_pushliteral(L, "not bound: call bind first");
-        return 2;
-    }
-
-    /* The gateway's defaults (PROTOCOL.md, "What the gateway expects of a
-     * client"), overlaid by whatever the caller's table says. */
-    smpp_pdu pdu;
-    lsmpp_scratch scratch;
-    smpp_error err;
-    lev_pdu_defaults(&pdu, SMPP_SUBMIT_SM);
-    pdu.registered_delivery = 1; /* the point of an OTP is its receipt */
-    int rc = lsmpp_fill_pdu(L, 2, &pdu, &scratch, &err);
-    if (rc == SMPP_ERR_NOMEM)
-        return luaL_error(L, "not enough memory");
-    if (rc != 0)
-        return submit_error(L, &err);
-    if (pdu.command_id != SMPP_SUBMIT_SM) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "command: a client submits submit_sm only");
-        return 2;
-    }
-
-    lev_getuv(L, 1);
-    int uv = lua_gettop(L);
-    int token = lev_ref_callback(L, uv, UV_CBS, UV_ARGS, 3, 4);
-    rc = smpp_session_submit(c->link.s, &pdu, (uint64_t)token, now_ms(c), &err);
-    if (rc != 0) {
-        lev_unref_callback(L, uv, UV_CBS, UV_ARGS, token);
-        if (rc == SMPP_ERR_NOMEM)
-            return luaL_error(L, "not enough memory");
-        return submit_error(L, &err);
-    }
-    lev_link_queued(L, &c->link);
-    lua_pushboolean(L, 1);
-    return 1;
+    return lev_link_submit(L, &c->link, SMPP_SUBMIT_SM,
+                           c->started || c->link.closed ? "closed" : "not bound: call bind first");
 }
 
 static int set_handler(lua_State *L, int slot)
@@ -488,33 +321,22 @@ static int client_on_close(lua_State *L)
     return set_handler(L, UV_ON_CLOSE);
 }
 
-static void shutdown_client(lua_State *L, lev_client *c, lev_shutdown how)
-{
-    if (!c->started) {
-        c->link.closed = 1;
-        return;
-    }
-    lev_link_shutdown(L, &c->link, how);
-    if (how == LEV_GC)
-        free_addrs(c);
-}
-
 static int client_close(lua_State *L)
 {
-    shutdown_client(L, check_client(L), LEV_GRACEFUL);
+    lev_link_shutdown(L, &check_client(L)->link, LEV_GRACEFUL);
     lua_pushboolean(L, 1);
     return 1;
 }
 
 static int client_close_now(lua_State *L) /* __close */
 {
-    shutdown_client(L, check_client(L), LEV_IMMEDIATE);
+    lev_link_shutdown(L, &check_client(L)->link, LEV_IMMEDIATE);
     return 0;
 }
 
 static int client_gc(lua_State *L)
 {
-    shutdown_client(L, check_client(L), LEV_GC);
+    lev_link_shutdown(L, &check_client(L)->link, LEV_GC);
     return 0;
 }
 
@@ -569,20 +391,6 @@ static const char *const client_options[] = {"host",
                                              "trace",
                                              NULL};
 
-/* A string option copied into dst (size bytes with the NUL); raises. */
-static void opt_string(lua_State *L, int idx, const char *key, char *dst, size_t size)
-{
-    size_t len;
-    if (lua_type(L, idx) != LUA_TSTRING)
-        luaL_error(L, "option '%s': string expected, got %s", key, luaL_typename(L, idx));
-    const char *s = lua_tolstring(L, idx, &len);
-    if (len >= size)
-        luaL_error(L, "option '%s': at most %d bytes", key, (int)size - 1);
-    if (strlen(s) != len)
-        luaL_error(L, "option '%s': embedded NUL", key);
-    memcpy(dst, s, len + 1);
-}
-
 int lev_client_new(lua_State *L)
 {
     lev_ctx *ctx = CTX_UP(L);
@@ -596,39 +404,39 @@ int lev_client_new(lua_State *L)
     smpp_session_config_init(&c->cfg, SMPP_ROLE_CLIENT);
     lev_setmetatable(L, LEV_CLIENT_MT);
     int self = lua_gettop(L);
-    int uv = lev_new_uv(L, self, UV_COUNT, UV_CBS, UV_ARGS, UV_CTX);
+    int uv = lev_new_uv(L, self, UV_COUNT);
 
     strcpy(c->host, "127.0.0.1");
     c->port = 2775;
     lua_getfield(L, 1, "host");
     if (!lua_isnil(L, -1))
-        opt_string(L, -1, "host", c->host, sizeof c->host);
+        lev_opt_string(L, -1, "host", c->host, sizeof c->host);
     lua_getfield(L, 1, "port");
     if (!lua_isnil(L, -1))
         c->port = (int)lev_opt_u32(L, -1, "port", 1, 65535);
     lua_getfield(L, 1, "system_id");
     if (lua_isnil(L, -1))
         luaL_error(L, "option 'system_id' is required");
-    opt_string(L, -1, "system_id", c->system_id, sizeof c->system_id);
+    lev_opt_string(L, -1, "system_id", c->system_id, sizeof c->system_id);
     lua_getfield(L, 1, "password");
     if (lua_isnil(L, -1))
         luaL_error(L, "option 'password' is required");
     {
         char pw[9];
-        opt_string(L, -1, "password", pw, sizeof pw);
+        lev_opt_string(L, -1, "password", pw, sizeof pw);
         memset(pw, 0, sizeof pw);
     }
     lua_rawseti(L, uv, UV_PASSWORD);
     lua_getfield(L, 1, "system_type");
     if (!lua_isnil(L, -1))
-        opt_string(L, -1, "system_type", c->system_type, sizeof c->system_type);
+        lev_opt_string(L, -1, "system_type", c->system_type, sizeof c->system_type);
     lev_opt_session(L, 1, &c->cfg);
     lua_getfield(L, 1, "trace");
     if (!lua_isnil(L, -1)) {
         if (!lua_isfunction(L, -1))
             luaL_error(L, "option 'trace': function expected, got %s", luaL_typename(L, -1));
         lua_pushvalue(L, -1);
-        lua_rawseti(L, uv, UV_TRACE);
+        lua_rawseti(L, uv, LEV_UV_TRACE);
     }
     lua_settop(L, uv);
     c->cfg.system_id = c->system_id;
@@ -639,15 +447,8 @@ int lev_client_new(lua_State *L)
      * here (misuse) rather than coming back from bind. */
     lua_rawgeti(L, uv, UV_PASSWORD);
     c->cfg.password = lua_tostring(L, -1);
-    smpp_error err;
-    smpp_session *probe = smpp_session_new(&c->cfg, 0, &err);
+    lev_check_config(L, &c->cfg, "smpp.ev.client");
     c->cfg.password = NULL;
-    if (probe == NULL) {
-        if (err.code == SMPP_ERR_NOMEM)
-            return luaL_error(L, "not enough memory");
-        return luaL_error(L, "smpp.ev.client: %s", err.msg);
-    }
-    smpp_session_free(probe);
     lua_settop(L, self);
     return 1;
 }

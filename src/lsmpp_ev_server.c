@@ -22,18 +22,12 @@
 #include <unistd.h>
 
 #include "lsmpp_ev.h"
+#include "lsmpp_ev_link.h"
 #include "lsmpp_pdu.h"
 
-enum {
-    UV_CBS = 1, /* token -> deliver callback, for every conn */
-    UV_ARGS,    /* token -> the callback's extra argument, when given */
-    UV_ON_BIND,
-    UV_ON_SUBMIT,
-    UV_ON_CLOSE,
-    UV_TRACE,
-    UV_CTX,
-    UV_COUNT = UV_CTX
-};
+/* Slots of the server's user value table after the LEV_UV_* ones, which
+ * serve every conn (deliver callbacks by token, the trace function). */
+enum { UV_ON_BIND = LEV_UV_OWN, UV_ON_SUBMIT, UV_ON_CLOSE, UV_COUNT = UV_ON_CLOSE };
 
 /* A bind_transceiver is < 100 bytes, a submit_sm a few hundred. */
 #define CONN_READ_WANT 2048
@@ -198,56 +192,33 @@ static void conn_request(lua_State *L, lev_conn *c, int uv, const smpp_event *ev
     lua_pop(L, 2);
 }
 
-static int conn_dispatch_p(lua_State *L)
+static void conn_event(lua_State *L, lev_link *k, const smpp_event *ev, int uv)
 {
-    lev_call *call = (lev_call *)lua_touserdata(L, 1);
-    lev_conn *c = (lev_conn *)call->k;
-    const smpp_event *ev = call->ev;
-
-    push_server_uv(L, c->srv);
-    if (lua_isnil(L, -1))
-        return 0;
-    int uv = lua_gettop(L);
+    lev_conn *c = (lev_conn *)k;
 
     switch (ev->type) {
     case SMPP_EV_BIND_REQUEST:
         conn_bind_request(L, c, uv, ev);
-        return 0;
+        return;
     case SMPP_EV_REQUEST:
         conn_request(L, c, uv, ev);
-        return 0;
-    case SMPP_EV_RESULT:
-        lev_call_result(L, uv, UV_CBS, UV_ARGS, ev);
-        return 0;
+        return;
     case SMPP_EV_CLOSED:
         lua_rawgeti(L, uv, UV_ON_CLOSE);
         if (lua_isnil(L, -1))
-            return 0;
-        lev_link_push_self(L, &c->link);
+            return;
+        lev_link_push_self(L, k);
         lev_push_reason(L, ev->reason, NULL);
         lua_call(L, 2, 0);
-        return 0;
+        return;
     default:
-        return 0;
+        return;
     }
 }
 
-static int conn_push_trace(lua_State *L, lev_link *k)
+static void conn_push_uv(lua_State *L, lev_link *k)
 {
-    lev_conn *c = (lev_conn *)k;
-    push_server_uv(L, c->srv);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return 0;
-    }
-    lua_rawgeti(L, -1, UV_TRACE);
-    lua_remove(L, -2);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return 0;
-    }
-    lev_link_push_self(L, k);
-    return 2;
+    push_server_uv(L, ((lev_conn *)k)->srv);
 }
 
 static void conn_closed(lua_State *L, lev_link *k)
@@ -273,19 +244,7 @@ static void conn_closed(lua_State *L, lev_link *k)
     }
 }
 
-static void conn_drop_token(lua_State *L, lev_link *k, uint64_t token)
-{
-    lev_conn *c = (lev_conn *)k;
-    if (token == 0)
-        return;
-    push_server_uv(L, c->srv);
-    if (lua_istable(L, -1))
-        lev_unref_callback(L, lua_gettop(L), UV_CBS, UV_ARGS, (int)token);
-    lua_pop(L, 1);
-}
-
-static const lev_link_ops conn_ops = {conn_dispatch_p, conn_push_trace, conn_closed,
-                                      conn_drop_token};
+static const lev_link_ops conn_ops = {conn_event, conn_push_uv, conn_closed, 1};
 
 /* ---- accepting ------------------------------------------------------------- */
 
@@ -314,10 +273,9 @@ static int accept_p(lua_State *L)
     smpp_session *s = smpp_session_new(&srv->cfg, conn_now(c), &err);
     if (s == NULL)
         return luaL_error(L, "accept: %s", err.msg);
-    c->link.s = s; /* owned by the userdata from here */
-    if (srv->tracing && lev_link_trace_on(&c->link) != 0)
+    /* From here the link owns s: raising is safe, __gc frees it. */
+    if (lev_link_open(L, &c->link, -1, s, srv->tracing) != 0)
         return luaL_error(L, "accept: not enough memory");
-    lev_link_anchor(L, &c->link, -1);
     c->srv = srv;
     c->id = ++srv->next_id;
     c->next = srv->head;
@@ -393,55 +351,7 @@ static int closed_result(lua_State *L)
 
 static int conn_deliver(lua_State *L)
 {
-    lev_conn *c = check_conn(L);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    if (!lua_isnoneornil(L, 3))
-        luaL_checktype(L, 3, LUA_TFUNCTION);
-    else if (!lua_isnoneornil(L, 4))
-        luaL_argerror(L, 4, "an argument for the callback, but no callback");
-    lua_settop(L, 4);
-    if (c->link.s == NULL || c->srv == NULL)
-        return closed_result(L);
-
-    /* The gateway's receipts: service_type MSG, TON/NPI 1/1, esm_class 0,
-     * data_coding 0 (PROTOCOL.md, "Receipts"); the table overrides. */
-    smpp_pdu pdu;
-    lsmpp_scratch scratch;
-    smpp_error err;
-    lev_pdu_defaults(&pdu, SMPP_DELIVER_SM);
-    int rc = lsmpp_fill_pdu(L, 2, &pdu, &scratch, &err);
-    if (rc == SMPP_ERR_NOMEM)
-        return luaL_error(L, "not enough memory");
-    if (rc != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, err.msg);
-        return 2;
-    }
-    if (pdu.command_id != SMPP_DELIVER_SM) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "command: a server delivers deliver_sm only");
-        return 2;
-    }
-    push_server_uv(L, c->srv);
-    int uv = lua_gettop(L);
-    int token = lev_ref_callback(L, uv, UV_CBS, UV_ARGS, 3, 4);
-    rc = smpp_session_submit(c->link.s, &pdu, (uint64_t)token, conn_now(c), &err);
-    if (rc != 0) {
-        lev_unref_callback(L, uv, UV_CBS, UV_ARGS, token);
-        if (rc == SMPP_ERR_NOMEM)
-            return luaL_error(L, "not enough memory");
-        lua_pushnil(L);
-        if (rc == SMPP_ERR_QUEUE_FULL)
-            lua_pushliteral(L, "queue full");
-        else if (rc == SMPP_ERR_STATE)
-            lua_pushliteral(L, "closed");
-        else
-            lua_pushstring(L, err.msg);
-        return 2;
-    }
-    lev_link_queued(L, &c->link);
-    lua_pushboolean(L, 1);
-    return 1;
+    return lev_link_submit(L, &check_conn(L)->link, SMPP_DELIVER_SM, "closed");
 }
 
 static int conn_respond_m(lua_State *L)
@@ -616,12 +526,8 @@ static int server_gc(lua_State *L)
 {
     lev_server *srv = check_server(L);
     stop_listening(srv);
-    while (srv->head != NULL) {
-        lev_conn *c = srv->head;
-        lev_link_shutdown(L, &c->link, LEV_GC); /* unlinks c */
-        if (srv->head == c)
-            conn_closed(L, &c->link);
-    }
+    while (srv->head != NULL)
+        lev_link_shutdown(L, &srv->head->link, LEV_GC); /* unlinks it */
     luaL_unref(L, LUA_REGISTRYINDEX, srv->anchor);
     srv->anchor = LUA_NOREF;
     return 0;
@@ -688,20 +594,13 @@ int lev_server_new(lua_State *L)
     smpp_session_config_init(&srv->cfg, SMPP_ROLE_SERVER);
     lev_setmetatable(L, LEV_SERVER_MT);
     int self = lua_gettop(L);
-    int uv = lev_new_uv(L, self, UV_COUNT, UV_CBS, UV_ARGS, UV_CTX);
+    int uv = lev_new_uv(L, self, UV_COUNT);
 
     char host[256] = "127.0.0.1";
     int port = 0;
     lua_getfield(L, 1, "host");
-    if (!lua_isnil(L, -1)) {
-        size_t len;
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "option 'host': string expected, got %s", luaL_typename(L, -1));
-        const char *h = lua_tolstring(L, -1, &len);
-        if (len >= sizeof host)
-            luaL_error(L, "option 'host': too long");
-        memcpy(host, h, len + 1);
-    }
+    if (!lua_isnil(L, -1))
+        lev_opt_string(L, -1, "host", host, sizeof host);
     lua_getfield(L, 1, "port");
     if (!lua_isnil(L, -1))
         port = (int)lev_opt_u32(L, -1, "port", 0, 65535);
@@ -710,19 +609,12 @@ int lev_server_new(lua_State *L)
     opt_function(L, uv, "on_bind", UV_ON_BIND);
     opt_function(L, uv, "on_submit", UV_ON_SUBMIT);
     opt_function(L, uv, "on_close", UV_ON_CLOSE);
-    opt_function(L, uv, "trace", UV_TRACE);
-    lua_rawgeti(L, uv, UV_TRACE);
+    opt_function(L, uv, "trace", LEV_UV_TRACE);
+    lua_rawgeti(L, uv, LEV_UV_TRACE);
     srv->tracing = !lua_isnil(L, -1);
     lua_pop(L, 1);
 
-    smpp_error err;
-    smpp_session *probe = smpp_session_new(&srv->cfg, 0, &err);
-    if (probe == NULL) {
-        if (err.code == SMPP_ERR_NOMEM)
-            return luaL_error(L, "not enough memory");
-        return luaL_error(L, "smpp.ev.server: %s", err.msg);
-    }
-    smpp_session_free(probe);
+    lev_check_config(L, &srv->cfg, "smpp.ev.server");
 
     /* Listen. Runtime failures (address in use...) return nil, err. */
     struct addrinfo hints, *res = NULL;

@@ -121,6 +121,7 @@ enum cache_key {
     K_RECEIPTED_MESSAGE_ID,
     K_SC_INTERFACE_VERSION,
     K_MESSAGE_PAYLOAD,
+    K_FINAL,
     K_EMPTY,
     K_COUNT
 };
@@ -152,6 +153,7 @@ static const char *const key_names[K_COUNT] = {
     "receipted_message_id",
     "sc_interface_version",
     "message_payload",
+    "final",
     "", /* not a key: the empty string value, interned once */
 };
 
@@ -438,16 +440,6 @@ static void push_tlvs(lua_State *L, int cache, const smpp_pdu *pdu)
     }
 }
 
-void lsmpp_push_tlvs(lua_State *L, const smpp_pdu *pdu)
-{
-    int cache;
-
-    luaL_checkstack(L, 8, NULL);
-    cache = cache_push(L);
-    push_tlvs(L, cache, pdu);
-    lua_remove(L, cache);
-}
-
 /* Responses with a mandatory body may come without one (SMPP 3.4 allows it
  * when command_status != 0; gateways do it with 0 too). */
 static inline int is_bodyless(const smpp_pdu *pdu, size_t nfields)
@@ -542,41 +534,17 @@ void lsmpp_push_status(lua_State *L, uint32_t status)
 
 /* ---- receipts ------------------------------------------------------------ */
 
-/* The receipt text: short_message, or message_payload when short_message is
- * empty (PROTOCOL.md: longer messages travel in TLV 0x0424). */
-static smpp_bytes receipt_text(const smpp_pdu *d)
-{
-    smpp_bytes b = d->short_message;
-
-    if (b.len == 0) {
-        const smpp_tlv *p = smpp_pdu_find_tlv(d, SMPP_TLV_MESSAGE_PAYLOAD);
-        if (p != NULL) {
-            b.ptr = p->value;
-            b.len = p->len;
-        }
-    }
-    return b;
-}
-
 int lsmpp_is_receipt(const smpp_pdu *deliver, smpp_receipt *r)
 {
-    smpp_bytes text;
-    int found = 0;
+    smpp_receipt_pdu rp;
+    int yes = smpp_receipt_from_pdu(deliver, &rp);
 
-    memset(r, 0, sizeof(*r));
-    if (deliver->command_id != SMPP_DELIVER_SM)
-        return 0;
-    text = receipt_text(deliver);
-    if (text.len != 0)
-        found = smpp_receipt_parse(text.ptr, text.len, r);
-    /* PROTOCOL.md, "Receipts": the gateway sends esm_class 0x00, standard
-     * SMSCs 0x04; the TLVs or the text decide, never esm_class. */
-    return found > 0 || smpp_pdu_find_tlv(deliver, SMPP_TLV_RECEIPTED_MESSAGE_ID) != NULL ||
-           smpp_pdu_find_tlv(deliver, SMPP_TLV_MESSAGE_STATE) != NULL;
+    *r = rp.text;
+    return yes;
 }
 
-/* t[cache[slot]] = b when the receipt text had the field (ptr set, even if
- * the value is empty); nil otherwise. */
+/* t[cache[slot]] = b when the receipt had the field (ptr set, even if the
+ * value is empty); nil otherwise. */
 static void set_receipt_field(lua_State *L, int cache, int t, int slot, const smpp_bytes *b)
 {
     if (b->ptr == NULL)
@@ -586,40 +554,12 @@ static void set_receipt_field(lua_State *L, int cache, int t, int slot, const sm
     lua_rawset(L, t);
 }
 
-/* t.stat, upper-cased: the text is parsed leniently ("stat:delivrd" is
- * seen in the wild) but callers compare with "DELIVRD". */
-static void set_receipt_stat(lua_State *L, int cache, int t, const smpp_bytes *b)
+/* The text fields but id, and stat as given (the receipt text's stat, or
+ * the deliver_sm's reading of it). */
+static void set_receipt_fields(lua_State *L, int cache, int t, const smpp_receipt *r,
+                               const smpp_bytes *stat)
 {
-    char up[32];
-    size_t i;
-
-    if (b->ptr == NULL)
-        return;
-    if (b->len > sizeof(up)) {
-        set_receipt_field(L, cache, t, SLOT_KEY(K_STAT), b);
-        return;
-    }
-    for (i = 0; i < b->len; i++) {
-        char c = (char)b->ptr[i];
-        up[i] = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
-    }
-    lua_rawgeti(L, cache, SLOT_KEY(K_STAT));
-    lua_pushlstring(L, up, b->len);
-    lua_rawset(L, t);
-}
-
-/* The receipt-text stat word for a message_state (SMPP 3.4 Appendix B and
- * 5.2.28), for receipts that carry the TLV but no text. */
-static const char *stat_for_state(unsigned state)
-{
-    static const char *const stats[] = {"ENROUTE", "DELIVRD", "EXPIRED", "DELETED",
-                                        "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD"};
-    return state >= 1 && state <= 8 ? stats[state - 1] : NULL;
-}
-
-static void set_receipt_fields(lua_State *L, int cache, int t, const smpp_receipt *r)
-{
-    set_receipt_stat(L, cache, t, &r->stat);
+    set_receipt_field(L, cache, t, SLOT_KEY(K_STAT), stat);
     set_receipt_field(L, cache, t, SLOT_KEY(K_ERR), &r->err);
     set_receipt_field(L, cache, t, SLOT_KEY(K_SUB), &r->sub);
     set_receipt_field(L, cache, t, SLOT_KEY(K_DLVRD), &r->dlvrd);
@@ -628,92 +568,59 @@ static void set_receipt_fields(lua_State *L, int cache, int t, const smpp_receip
     set_receipt_field(L, cache, t, SLOT_KEY(K_TEXT), &r->text);
 }
 
-static void push_receipt_text(lua_State *L, int cache, const uint8_t *text, size_t len, int raw_idx)
-{
-    smpp_receipt r;
-    int t;
-
-    smpp_receipt_parse(text, len, &r);
-    lua_createtable(L, 0, 9);
-    t = lua_gettop(L);
-    set_receipt_field(L, cache, t, SLOT_KEY(K_ID), &r.id);
-    set_receipt_fields(L, cache, t, &r);
-    lua_rawgeti(L, cache, SLOT_KEY(K_RAW));
-    if (raw_idx != 0)
-        lua_pushvalue(L, raw_idx);
-    else
-        push_bytes(L, cache, text, len);
-    lua_rawset(L, t);
-}
-
-void lsmpp_push_receipt_text(lua_State *L, const uint8_t *text, size_t len, int raw_idx)
-{
-    int cache;
-
-    if (raw_idx != 0)
-        raw_idx = lua_absindex(L, raw_idx);
-    luaL_checkstack(L, 8, NULL);
-    cache = cache_push(L);
-    push_receipt_text(L, cache, text, len, raw_idx);
-    lua_remove(L, cache);
-}
-
 void lsmpp_push_receipt_text_k(lua_State *L, int keys, const uint8_t *text, size_t len, int raw_idx)
 {
+    uint8_t buf[32];
+    smpp_receipt r;
+    smpp_bytes stat;
+    int t;
+
     if (raw_idx != 0)
         raw_idx = lua_absindex(L, raw_idx);
     luaL_checkstack(L, 6, NULL);
-    push_receipt_text(L, keys, text, len, raw_idx);
+    smpp_receipt_parse(text, len, &r);
+    stat = smpp_receipt_stat(&r, buf, sizeof(buf));
+    lua_createtable(L, 0, 9);
+    t = lua_gettop(L);
+    set_receipt_field(L, keys, t, SLOT_KEY(K_ID), &r.id);
+    set_receipt_fields(L, keys, t, &r, &stat);
+    lua_rawgeti(L, keys, SLOT_KEY(K_RAW));
+    if (raw_idx != 0)
+        lua_pushvalue(L, raw_idx);
+    else
+        push_bytes(L, keys, text, len);
+    lua_rawset(L, t);
 }
 
-static void push_receipt(lua_State *L, int cache, const smpp_pdu *deliver)
+static void push_receipt(lua_State *L, int cache, const smpp_pdu *deliver,
+                         const smpp_receipt_pdu *r)
 {
-    smpp_receipt r;
-    smpp_bytes text;
-    const smpp_tlv *tlv;
     int t;
 
-    (void)lsmpp_is_receipt(deliver, &r);
-    text = receipt_text(deliver);
-    lua_createtable(L, 0, 18);
+    lua_createtable(L, 0, 19);
     t = lua_gettop(L);
-
-    tlv = smpp_pdu_find_tlv(deliver, SMPP_TLV_RECEIPTED_MESSAGE_ID);
-    if (tlv != NULL) {
-        /* Strip the C-Octet String's NUL, when it came with one. */
-        size_t len = tlv->len > 0 && tlv->value[tlv->len - 1] == 0 ? tlv->len - 1u : tlv->len;
-        lua_rawgeti(L, cache, SLOT_FIELD(offsetof(smpp_pdu, message_id)));
-        push_bytes(L, cache, tlv->value, len);
-        lua_rawset(L, t);
-    } else {
-        set_receipt_field(L, cache, t, SLOT_FIELD(offsetof(smpp_pdu, message_id)), &r.id);
-    }
-    set_receipt_fields(L, cache, t, &r);
-
-    tlv = smpp_pdu_find_tlv(deliver, SMPP_TLV_MESSAGE_STATE);
-    if (tlv != NULL && tlv->len == 1) {
-        const char *state = smpp_message_state_name(tlv->value[0]);
+    set_receipt_field(L, cache, t, SLOT_FIELD(offsetof(smpp_pdu, message_id)), &r->message_id);
+    set_receipt_fields(L, cache, t, &r->text, &r->stat);
+    if (r->message_state >= 0) {
+        const char *state = smpp_message_state_name((unsigned)r->message_state);
 
         lua_rawgeti(L, cache, SLOT_KEY(K_MESSAGE_STATE));
-        lua_pushinteger(L, tlv->value[0]);
+        lua_pushinteger(L, r->message_state);
         lua_rawset(L, t);
         if (state != NULL) {
             lua_rawgeti(L, cache, SLOT_KEY(K_STATE));
             lua_pushstring(L, state);
             lua_rawset(L, t);
         }
-        if (r.stat.ptr == NULL && stat_for_state(tlv->value[0]) != NULL) {
-            lua_rawgeti(L, cache, SLOT_KEY(K_STAT));
-            lua_pushstring(L, stat_for_state(tlv->value[0]));
-            lua_rawset(L, t);
-        }
     }
-    tlv = smpp_pdu_find_tlv(deliver, SMPP_TLV_NETWORK_ERROR_CODE);
-    if (tlv != NULL && tlv->len == 3) {
+    if (r->network_error_code != NULL) {
         lua_rawgeti(L, cache, SLOT_KEY(K_NETWORK_ERROR_CODE));
-        push_neterr(L, cache, tlv->value);
+        push_neterr(L, cache, r->network_error_code);
         lua_rawset(L, t);
     }
+    lua_rawgeti(L, cache, SLOT_KEY(K_FINAL));
+    lua_pushboolean(L, r->final);
+    lua_rawset(L, t);
     lua_rawgeti(L, cache, SLOT_FIELD(offsetof(smpp_pdu, destination_addr)));
     push_bytes(L, cache, deliver->destination_addr.ptr, deliver->destination_addr.len);
     lua_rawset(L, t);
@@ -724,7 +631,7 @@ static void push_receipt(lua_State *L, int cache, const smpp_pdu *deliver)
     lua_pushinteger(L, deliver->esm_class);
     lua_rawset(L, t);
     lua_rawgeti(L, cache, SLOT_KEY(K_RAW));
-    push_bytes(L, cache, text.ptr, text.len);
+    push_bytes(L, cache, r->raw.ptr, r->raw.len);
     lua_rawset(L, t);
     /* Always a table here, even when empty: receipt handlers index it. */
     lua_rawgeti(L, cache, SLOT_KEY(K_TLVS));
@@ -737,18 +644,21 @@ static void push_receipt(lua_State *L, int cache, const smpp_pdu *deliver)
 
 void lsmpp_push_receipt(lua_State *L, const smpp_pdu *deliver)
 {
+    smpp_receipt_pdu r;
     int cache;
 
     luaL_checkstack(L, 14, NULL);
     cache = cache_push(L);
-    push_receipt(L, cache, deliver);
+    (void)smpp_receipt_from_pdu(deliver, &r);
+    push_receipt(L, cache, deliver, &r);
     lua_remove(L, cache);
 }
 
-void lsmpp_push_receipt_k(lua_State *L, int keys, const smpp_pdu *deliver)
+void lsmpp_push_receipt_k(lua_State *L, int keys, const smpp_pdu *deliver,
+                          const smpp_receipt_pdu *r)
 {
     luaL_checkstack(L, 12, NULL);
-    push_receipt(L, keys, deliver);
+    push_receipt(L, keys, deliver, r);
 }
 
 /* ---- table -> pdu --------------------------------------------------------- */
@@ -1315,15 +1225,4 @@ int lsmpp_fill_pdu_k(lua_State *L, int keys, int idx, smpp_pdu *pdu, lsmpp_scrat
     idx = lua_absindex(L, idx);
     luaL_checkstack(L, 8, NULL);
     return fill_pdu(L, keys, idx, pdu, scratch, err);
-}
-
-int lsmpp_to_pdu(lua_State *L, int idx, smpp_pdu *pdu, lsmpp_scratch *scratch, smpp_error *err)
-{
-    long size;
-    int rc = lsmpp_fill_pdu(L, idx, pdu, scratch, err);
-
-    if (rc < 0)
-        return rc;
-    size = smpp_pdu_encoded_size(pdu, err);
-    return size < 0 ? (int)size : 0;
 }

@@ -56,60 +56,43 @@ void lsmpp_push_pdu(lua_State *L, const smpp_pdu *pdu);
  * scratch, which must live as long as pdu is used. scratch needs no
  * initialisation.
  *
- * After filling, every limit is checked as encoding would check it
- * (smpp_pdu_encoded_size), so a pdu that comes back with 0 encodes.
+ * Field limits are not checked here: smpp_pdu_encode (or
+ * smpp_session_submit, which encodes at once) checks them, naming the
+ * field.
  *
  * Returns 0, or a negative smpp_err_code with err->msg naming the key:
  * "unknown field 'foo'", "system_id is not a field of submit_sm",
  * SMPP_ERR_UNKNOWN_COMMAND for a numeric `command` the codec does not know
  * (pdu->command_id is then set to it),
  * "esm_class: integer expected, got string", "esm_class: 300 out of range
- * 0..255", "destination_addr: ..." (a limit, from the codec). The Lua stack
+ * 0..255". The Lua stack
  * is left as it was. Does not raise except on out of memory.
  *
  * A response table with command_status != 0 and no body key (not even
  * tlvs) gives has_body = 0: the response goes out without a body.
  */
-int lsmpp_to_pdu(lua_State *L, int idx, smpp_pdu *pdu, lsmpp_scratch *scratch, smpp_error *err);
-
-/*
- * lsmpp_to_pdu without the final limit check, for callers that encode the
- * pdu right away (smpp_pdu_encode checks the same limits, naming the
- * field). Same borrowing, returns and errors otherwise.
- */
 int lsmpp_fill_pdu(lua_State *L, int idx, smpp_pdu *pdu, lsmpp_scratch *scratch, smpp_error *err);
 
 /*
- * Receipts (doc/smpp-ev.md, "Receipt table"). A deliver_sm is a receipt
- * when it has TLV receipted_message_id or message_state, or its text
- * (short_message, else TLV message_payload) parses as receipt text,
- * whatever its esm_class. lsmpp_is_receipt returns 1 and fills r (values
- * borrow from deliver's buffer) or returns 0; it is plain C and cheap.
+ * Receipts: the receipt text of deliver as smpp_receipt_from_pdu reads it
+ * (r borrows from deliver's buffer); returns 1 when deliver is a receipt.
+ * For smpp.ev's client, until it reads events through lsmpp_push_event.
  */
 int lsmpp_is_receipt(const smpp_pdu *deliver, smpp_receipt *r);
 
 /*
- * Push the receipt table for deliver: message_id (TLV 0x001E, else the
- * text's id), stat, err, sub, dlvrd, submit_date, done_date, text,
- * message_state, state, network_error_code, destination_addr, source_addr,
- * esm_class, raw, tlvs, sequence_number. Text fields missing from the
- * receipt are nil. Call it for a pdu lsmpp_is_receipt accepted (for any
- * other deliver_sm the text fields are just nil).
+ * Push the receipt table for deliver (README, "Receipts"): message_id
+ * (TLV 0x001E, else the text's id), stat (upper-cased; from message_state
+ * when the text has none), err, sub, dlvrd, submit_date, done_date, text,
+ * message_state, state, network_error_code, final, destination_addr,
+ * source_addr, esm_class, raw, tlvs, sequence_number. Values the receipt
+ * lacks are nil. Copies every string. lsmpp_push_receipt reads deliver
+ * itself; lsmpp_push_receipt_k takes what smpp_receipt_from_pdu read.
  */
 void lsmpp_push_receipt(lua_State *L, const smpp_pdu *deliver);
 
-/*
- * Push the table pdu.parse_receipt gives for receipt text: id, sub, dlvrd,
- * submit_date, done_date, stat, err, text (nil when missing) and raw (the
- * string at raw_idx when raw_idx != 0, saving a copy; else text).
- */
-void lsmpp_push_receipt_text(lua_State *L, const uint8_t *text, size_t len, int raw_idx);
-
 /* Push the status name ("ESME_RSYSERR"), or "0x%08X" for unknown numbers. */
 void lsmpp_push_status(lua_State *L, uint32_t status);
-
-/* Push the TLV array of pdu as it appears under the `tlvs` key. */
-void lsmpp_push_tlvs(lua_State *L, const smpp_pdu *pdu);
 
 /*
  * The same conversions with the key cache passed in, for a module that
@@ -126,7 +109,12 @@ void lsmpp_push_keys(lua_State *L);
 void lsmpp_push_pdu_k(lua_State *L, int keys, const smpp_pdu *pdu);
 int lsmpp_fill_pdu_k(lua_State *L, int keys, int idx, smpp_pdu *pdu, lsmpp_scratch *scratch,
                      smpp_error *err);
-void lsmpp_push_receipt_k(lua_State *L, int keys, const smpp_pdu *deliver);
+void lsmpp_push_receipt_k(lua_State *L, int keys, const smpp_pdu *deliver,
+                          const smpp_receipt_pdu *r);
+/* Push the table pdu.parse_receipt gives for receipt text: id, sub, dlvrd,
+ * submit_date, done_date, stat (upper-cased), err, text (nil when missing)
+ * and raw (the string at raw_idx when raw_idx != 0, saving a copy; else
+ * text). */
 void lsmpp_push_receipt_text_k(lua_State *L, int keys, const uint8_t *text, size_t len,
                                int raw_idx);
 

@@ -157,6 +157,16 @@ uint32_t smpp_command_id(const char *name, size_t len);
 void smpp_pdu_clear(smpp_pdu *pdu);
 
 /*
+ * Clear pdu and give it the gateway's defaults for a request of
+ * command_id (PROTOCOL.md, "What the gateway expects of a client" and
+ * "Receipts"): service_type "MSG" (static), TON/NPI 1/1 both ways, empty
+ * source_addr, data_coding 0; a submit_sm also asks for its receipt
+ * (registered_delivery 1: the point of an OTP is its receipt). The
+ * application's fields overlay these.
+ */
+void smpp_pdu_defaults(smpp_pdu *pdu, uint32_t command_id);
+
+/*
  * Framing: look at the start of a byte stream.
  * Returns 0 when more bytes are needed, the command_length L (>= 16) when
  * one whole PDU of L bytes is available at buf, or SMPP_ERR_FRAMING when

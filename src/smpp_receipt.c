@@ -237,3 +237,111 @@ long smpp_receipt_format(const smpp_receipt *r, uint8_t *out, size_t cap, smpp_e
     }
     return (long)o;
 }
+
+/* ---- receipts in a deliver_sm ------------------------------------------ */
+
+/* The receipt text: short_message, or message_payload when short_message is
+ * empty (PROTOCOL.md: longer messages travel in TLV 0x0424). */
+static smpp_bytes receipt_text(const smpp_pdu *d)
+{
+    smpp_bytes b = d->short_message;
+
+    if (b.len == 0) {
+        const smpp_tlv *p = smpp_pdu_find_tlv(d, SMPP_TLV_MESSAGE_PAYLOAD);
+
+        if (p != NULL) {
+            b.ptr = p->value;
+            b.len = p->len;
+        }
+    }
+    return b;
+}
+
+/* The receipt-text stat word for a message_state (SMPP 3.4 Appendix B and
+ * 5.2.28), for receipts that carry the TLV but no text. */
+static const char *stat_for_state(int state)
+{
+    static const char *const stats[] = {"ENROUTE", "DELIVRD", "EXPIRED", "DELETED",
+                                        "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD"};
+
+    return state >= 1 && state <= 8 ? stats[state - 1] : NULL;
+}
+
+/* b equals the upper-case literal up, in any case. */
+static int equal_upper(const smpp_bytes *b, const char *up, size_t n)
+{
+    size_t i;
+
+    if (b->len != n)
+        return 0;
+    for (i = 0; i < n; i++) {
+        uint8_t c = b->ptr[i];
+
+        if ((c >= 'a' && c <= 'z' ? (uint8_t)(c - 'a' + 'A') : c) != (uint8_t)up[i])
+            return 0;
+    }
+    return 1;
+}
+
+smpp_bytes smpp_receipt_stat(const smpp_receipt *r, uint8_t *buf, size_t cap)
+{
+    smpp_bytes up = r->stat;
+    size_t i;
+
+    if (r->stat.ptr == NULL || r->stat.len > cap)
+        return up;
+    for (i = 0; i < r->stat.len; i++) {
+        uint8_t c = r->stat.ptr[i];
+
+        buf[i] = c >= 'a' && c <= 'z' ? (uint8_t)(c - 'a' + 'A') : c;
+    }
+    up.ptr = buf;
+    return up;
+}
+
+int smpp_receipt_is_final(int message_state, const smpp_bytes *stat)
+{
+    if (message_state >= 0)
+        return message_state != 1 && message_state != 6;
+    if (stat == NULL)
+        return 1;
+    return !equal_upper(stat, "ENROUTE", 7) && !equal_upper(stat, "ACCEPTD", 7);
+}
+
+int smpp_receipt_from_pdu(const smpp_pdu *deliver, smpp_receipt_pdu *r)
+{
+    const smpp_tlv *id, *state, *neterr;
+    int found = 0;
+
+    memset(r, 0, sizeof(*r));
+    r->message_state = -1;
+    if (deliver->command_id != SMPP_DELIVER_SM)
+        return 0;
+    r->raw = receipt_text(deliver);
+    if (r->raw.len != 0)
+        found = smpp_receipt_parse(r->raw.ptr, r->raw.len, &r->text);
+    id = smpp_pdu_find_tlv(deliver, SMPP_TLV_RECEIPTED_MESSAGE_ID);
+    state = smpp_pdu_find_tlv(deliver, SMPP_TLV_MESSAGE_STATE);
+    if (found == 0 && id == NULL && state == NULL)
+        return 0;
+
+    if (id != NULL) {
+        /* A C-Octet String; some gateways drop its NUL. */
+        r->message_id.ptr = id->value;
+        r->message_id.len = id->len > 0 && id->value[id->len - 1] == 0 ? id->len - 1u : id->len;
+    } else {
+        r->message_id = r->text.id;
+    }
+    if (state != NULL && state->len == 1)
+        r->message_state = state->value[0];
+    r->stat = smpp_receipt_stat(&r->text, r->stat_buf, sizeof(r->stat_buf));
+    if (r->stat.ptr == NULL && stat_for_state(r->message_state) != NULL) {
+        r->stat.ptr = (const uint8_t *)stat_for_state(r->message_state);
+        r->stat.len = strlen((const char *)r->stat.ptr);
+    }
+    neterr = smpp_pdu_find_tlv(deliver, SMPP_TLV_NETWORK_ERROR_CODE);
+    if (neterr != NULL && neterr->len == 3)
+        r->network_error_code = neterr->value;
+    r->final = smpp_receipt_is_final(r->message_state, &r->stat);
+    return 1;
+}

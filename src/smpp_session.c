@@ -18,6 +18,7 @@
  *    failure, the final CLOSED) are not stored one per request: the lists
  *    are walked lazily, one request per next_event call.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,7 +122,8 @@ struct smpp_session {
     smpp_reason close_reason;
 
     smpp_session_stats stats;
-    smpp_pdu pdu; /* the last parsed PDU; borrows from `in` */
+    char error[SMPP_ERRMSG_SIZE + 32]; /* smpp_session_error */
+    smpp_pdu pdu;                      /* the last parsed PDU; borrows from `in` */
 };
 
 /* ---- byte buffers ----------------------------------------------------- */
@@ -716,6 +718,15 @@ static int on_request(smpp_session *s, uint32_t id, uint32_t seq, smpp_event *ev
  * the socket, as the gateway does. */
 static int on_first_pdu(smpp_session *s, int rc, uint32_t id, uint32_t seq, smpp_event *ev)
 {
+    if (id != SMPP_BIND_TRANSCEIVER) {
+        const char *name = smpp_command_name(id);
+
+        if (name != NULL)
+            snprintf(s->error, sizeof(s->error), "first PDU was %s, not bind_transceiver", name);
+        else
+            snprintf(s->error, sizeof(s->error),
+                     "first PDU was command_id 0x%08X, not bind_transceiver", (unsigned)id);
+    }
     if (rc != 0 || id != SMPP_BIND_TRANSCEIVER) {
         session_break(s, SMPP_REASON_PROTOCOL);
         return 0;
@@ -731,6 +742,17 @@ static int on_first_pdu(smpp_session *s, int rc, uint32_t id, uint32_t seq, smpp
     return 1;
 }
 
+/* A framed PDU did not decode: say which and why (smpp_session_error). */
+static void note_decode_error(smpp_session *s, uint32_t id, const smpp_error *e)
+{
+    const char *name = smpp_command_name(id);
+
+    if (name == NULL)
+        snprintf(s->error, sizeof(s->error), "%s", e->msg); /* "unknown command_id 0x..." */
+    else
+        snprintf(s->error, sizeof(s->error), "%s does not decode: %s", name, e->msg);
+}
+
 /* Parse one PDU from the input. Returns 1 with an event, 0 when a PDU (or
  * a broken stream) was handled without one, -1 when nothing more can be
  * parsed now. */
@@ -739,17 +761,19 @@ static int parse_one(smpp_session *s, smpp_event *ev)
     size_t avail = buf_len(&s->in);
     const uint8_t *p = s->in.data + s->in.head;
     uint32_t id, status, seq;
+    smpp_error e;
     long n;
     int rc;
 
     if (avail < SMPP_HEADER_LEN)
         return -1;
-    n = smpp_frame(p, avail, s->cfg.max_pdu, NULL);
+    n = smpp_frame(p, avail, s->cfg.max_pdu, &e);
     if (n == 0)
         return -1;
     if (n < 0) {
         /* PROTOCOL.md, "Framing": the bytes after a bad command_length
          * can't be trusted; close at once. */
+        snprintf(s->error, sizeof(s->error), "broken stream: %s", e.msg);
         session_break(s, SMPP_REASON_PROTOCOL);
         return 0;
     }
@@ -762,10 +786,13 @@ static int parse_one(smpp_session *s, smpp_event *ev)
     }
     s->in.head += (size_t)n;
     s->last_rx = s->now;
-    rc = smpp_pdu_decode(&s->pdu, p, (size_t)n, NULL);
+    s->stats.pdus_in++;
+    rc = smpp_pdu_decode(&s->pdu, p, (size_t)n, &e);
     id = smpp_get_u32(p + 4);
     status = smpp_get_u32(p + 8);
     seq = smpp_get_u32(p + 12);
+    if (rc != 0)
+        note_decode_error(s, id, &e);
 
     if (s->cfg.role == SMPP_ROLE_SERVER && s->state == SMPP_STATE_BINDING)
         return on_first_pdu(s, rc, id, seq, ev);
@@ -966,6 +993,16 @@ smpp_state smpp_session_state(const smpp_session *s)
     return s->state;
 }
 
+smpp_role smpp_session_role(const smpp_session *s)
+{
+    return s->cfg.role;
+}
+
+const char *smpp_session_error(const smpp_session *s)
+{
+    return s->error;
+}
+
 void smpp_session_get_stats(const smpp_session *s, smpp_session_stats *st)
 {
     *st = s->stats;
@@ -1104,6 +1141,11 @@ static void send_enquire_link(smpp_session *s)
 static int link_up(const smpp_session *s)
 {
     return s->state != SMPP_STATE_CONNECTING && s->state != SMPP_STATE_CLOSED;
+}
+
+void smpp_session_advance(smpp_session *s, smpp_ms now)
+{
+    advance(s, now);
 }
 
 void smpp_session_tick(smpp_session *s, smpp_ms now)

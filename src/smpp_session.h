@@ -195,6 +195,7 @@ typedef struct smpp_session_stats {
     uint64_t delivered_in; /* deliver_sm received (client) */
     uint64_t requests_in;  /* submit_sm received (server) */
     uint64_t enquire_links_sent;
+    uint64_t pdus_in; /* PDUs framed from the input, every command */
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint32_t in_flight;
@@ -219,6 +220,7 @@ smpp_session *smpp_session_new(const smpp_session_config *config, smpp_ms now, s
 void smpp_session_free(smpp_session *s);
 
 smpp_state smpp_session_state(const smpp_session *s);
+smpp_role smpp_session_role(const smpp_session *s);
 void smpp_session_get_stats(const smpp_session *s, smpp_session_stats *st);
 
 /* Client: the driver's TCP connect finished; queues bind_transceiver.
@@ -260,6 +262,11 @@ void smpp_session_recv_commit(smpp_session *s, size_t n);
 const uint8_t *smpp_session_pending(smpp_session *s, size_t *len);
 /* n bytes of pending output were written. */
 void smpp_session_sent(smpp_session *s, size_t n);
+
+/* Move the clock to now (it never goes back) and nothing else: no timer
+ * runs. For a driver that knows when bytes arrived but takes events
+ * later. */
+void smpp_session_advance(smpp_session *s, smpp_ms now);
 
 /* Advance the clock: fires keep-alive, timeouts, dead-link checks, and
  * retries work an allocation failure put off. Events it causes come out
@@ -326,6 +333,14 @@ void smpp_session_reject_bind(smpp_session *s, smpp_ms now);
 int smpp_session_respond(smpp_session *s, uint32_t command_id, uint32_t sequence_number,
                          uint32_t status, const char *message_id, size_t message_id_len,
                          smpp_error *err);
+
+/* What last failed to frame or decode in the input, and why: "broken
+ * stream: command_length 70000 is over the cap of 65536 bytes",
+ * "submit_sm does not decode: ...", "first PDU was submit_sm, not
+ * bind_transceiver", "unknown command_id 0x00000099". Sticky: the latest
+ * such error stays until the session is freed. "" when there was none.
+ * Owned by the session, valid until the next call on it. */
+const char *smpp_session_error(const smpp_session *s);
 
 /* Static names for logs and Lua error tokens. */
 const char *smpp_reason_name(smpp_reason reason);    /* "authentication failed" ... */

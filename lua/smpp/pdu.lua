@@ -97,8 +97,11 @@ M.frame = core.frame
 --
 -- `r` has `message_id` (TLV receipted_message_id, else the text's id),
 -- `stat`, `err`, `sub`, `dlvrd`, `submit_date`, `done_date`, `text`,
--- `message_state`, `state`, `network_error_code`, `destination_addr`,
--- `source_addr`, `esm_class`, `raw`, `tlvs`, `sequence_number`. `r` is
+-- `message_state`, `state`, `network_error_code`, `final`,
+-- `destination_addr`, `source_addr`, `esm_class`, `raw`, `tlvs`,
+-- `sequence_number`. `final` is false for an interim receipt (message_state
+-- 1 ENROUTE or 6 ACCEPTED; without message_state, stat `ENROUTE` or
+-- `ACCEPTD`), which a later receipt for the same message follows. `r` is
 -- `false` for a deliver_sm that is no receipt (no receipted_message_id or
 -- message_state TLV, and text that does not parse as a receipt).
 -- Incomplete input gives `nil, nil, need`; other PDUs and errors `nil, err`.

@@ -1405,6 +1405,112 @@ TEST(receipt_parse_says_0_for_text_that_is_no_receipt)
     CHECK_EQ_INT(smpp_receipt_parse(NULL, 0, &r), 0);
 }
 
+/* A deliver_sm with text as its short_message; tests add the TLVs. */
+static void receipt_deliver(smpp_pdu *p, const char *text)
+{
+    smpp_pdu_clear(p);
+    p->command_id = SMPP_DELIVER_SM;
+    p->short_message.ptr = (const uint8_t *)text;
+    p->short_message.len = strlen(text);
+}
+
+TEST(receipt_from_pdu_takes_the_tlv_id_over_the_text_and_upper_cases_stat)
+{
+    static const char rid[] = "TLVID"; /* with its NUL */
+    smpp_receipt_pdu r;
+    smpp_pdu p;
+
+    receipt_deliver(&p, "id:42 stat:delivrd err:000");
+    CHECK_EQ_INT(smpp_receipt_from_pdu(&p, &r), 1);
+    CHECK_BYTES(r.message_id, "42");
+    CHECK_BYTES(r.stat, "DELIVRD");
+    CHECK_BYTES(r.text.stat, "delivrd");
+    CHECK_BYTES(r.raw, "id:42 stat:delivrd err:000");
+    CHECK_EQ_INT(r.message_state, -1);
+    CHECK(r.network_error_code == NULL);
+    CHECK_EQ_INT(r.final, 1);
+
+    smpp_pdu_add_tlv(&p, SMPP_TLV_RECEIPTED_MESSAGE_ID, rid, sizeof(rid), NULL);
+    CHECK_EQ_INT(smpp_receipt_from_pdu(&p, &r), 1);
+    CHECK_BYTES(r.message_id, "TLVID");
+    /* Without its NUL, as some gateways send it. */
+    p.tlv_count = 0;
+    smpp_pdu_add_tlv(&p, SMPP_TLV_RECEIPTED_MESSAGE_ID, rid, 5, NULL);
+    CHECK_EQ_INT(smpp_receipt_from_pdu(&p, &r), 1);
+    CHECK_BYTES(r.message_id, "TLVID");
+}
+
+TEST(receipt_from_pdu_reads_tlvs_alone_and_message_payload)
+{
+    static const uint8_t neterr[3] = {3, 0x01, 0x02};
+    uint8_t state = 5;
+    smpp_receipt_pdu r;
+    smpp_pdu p;
+
+    /* No text: the TLVs make it a receipt, stat comes from message_state. */
+    receipt_deliver(&p, "");
+    smpp_pdu_add_tlv(&p, SMPP_TLV_MESSAGE_STATE, &state, 1, NULL);
+    smpp_pdu_add_tlv(&p, SMPP_TLV_NETWORK_ERROR_CODE, neterr, 3, NULL);
+    CHECK_EQ_INT(smpp_receipt_from_pdu(&p, &r), 1);
+    CHECK_EQ_INT(r.message_state, 5);
+    CHECK_BYTES(r.stat, "UNDELIV");
+    CHECK(r.message_id.ptr == NULL);
+    CHECK(r.network_error_code != NULL && r.network_error_code[2] == 0x02);
+    CHECK_EQ_INT(r.final, 1);
+
+    /* Longer text travels in message_payload when short_message is empty. */
+    receipt_deliver(&p, "");
+    smpp_pdu_add_tlv(&p, SMPP_TLV_MESSAGE_PAYLOAD, "id:9 stat:ACCEPTD", 17, NULL);
+    CHECK_EQ_INT(smpp_receipt_from_pdu(&p, &r), 1);
+    CHECK_BYTES(r.message_id, "9");
+    CHECK_BYTES(r.raw, "id:9 stat:ACCEPTD");
+    CHECK_EQ_INT(r.final, 0);
+
+    /* A plain message, and a PDU that is no deliver_sm, are no receipts. */
+    receipt_deliver(&p, "hello there");
+    CHECK_EQ_INT(smpp_receipt_from_pdu(&p, &r), 0);
+    receipt_deliver(&p, "id:1 stat:DELIVRD");
+    p.command_id = SMPP_SUBMIT_SM;
+    CHECK_EQ_INT(smpp_receipt_from_pdu(&p, &r), 0);
+}
+
+TEST(receipt_is_final_unless_enroute_or_accepted)
+{
+    smpp_bytes enroute = S("enroute"), acceptd = S("ACCEPTD"), delivrd = S("DELIVRD");
+
+    /* SMPP 3.4 5.2.28: message_state decides when present. */
+    CHECK_EQ_INT(smpp_receipt_is_final(1, &delivrd), 0);
+    CHECK_EQ_INT(smpp_receipt_is_final(6, NULL), 0);
+    CHECK_EQ_INT(smpp_receipt_is_final(2, &enroute), 1);
+    CHECK_EQ_INT(smpp_receipt_is_final(0, NULL), 1);
+    /* Otherwise the text's stat, in any case. */
+    CHECK_EQ_INT(smpp_receipt_is_final(-1, &enroute), 0);
+    CHECK_EQ_INT(smpp_receipt_is_final(-1, &acceptd), 0);
+    CHECK_EQ_INT(smpp_receipt_is_final(-1, &delivrd), 1);
+    CHECK_EQ_INT(smpp_receipt_is_final(-1, NULL), 1);
+}
+
+TEST(pdu_defaults_are_the_gateways)
+{
+    smpp_pdu p;
+
+    smpp_pdu_defaults(&p, SMPP_SUBMIT_SM);
+    CHECK_EQ_INT(p.command_id, SMPP_SUBMIT_SM);
+    CHECK_BYTES(p.service_type, "MSG");
+    CHECK_EQ_INT(p.source_addr_ton, 1);
+    CHECK_EQ_INT(p.source_addr_npi, 1);
+    CHECK_EQ_INT(p.dest_addr_ton, 1);
+    CHECK_EQ_INT(p.dest_addr_npi, 1);
+    CHECK_EQ_INT(p.data_coding, 0);
+    CHECK_EQ_INT(p.registered_delivery, 1);
+    CHECK_EQ_INT(p.source_addr.len, 0);
+    /* A receipt asks for no receipt of its own. */
+    smpp_pdu_defaults(&p, SMPP_DELIVER_SM);
+    CHECK_EQ_INT(p.command_id, SMPP_DELIVER_SM);
+    CHECK_BYTES(p.service_type, "MSG");
+    CHECK_EQ_INT(p.registered_delivery, 0);
+}
+
 TEST(receipt_format_writes_the_canonical_form)
 {
     smpp_receipt r;

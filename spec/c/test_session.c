@@ -872,8 +872,11 @@ TEST(closes_on_a_broken_stream_and_tells_sent_from_unsent)
     submit(s, 3, 0); /* queued */
     smpp_put_u32(b, 15);
     memset(b + 4, 0, 12);
+    CHECK_EQ_STR(smpp_session_error(s), "");
     feed(s, b, 16, 1, 5);
     CHECK_EQ_INT(last(SMPP_EV_CLOSED)->reason, SMPP_REASON_PROTOCOL);
+    CHECK_EQ_STR(smpp_session_error(s),
+                 "broken stream: command_length 15 is less than the 16-byte header");
     CHECK_EQ_INT(L.ends[0], 1);
     CHECK_EQ_INT(L.ev[1].outcome, SMPP_OUTCOME_LOST);
     CHECK_EQ_INT(L.ev[2].outcome, SMPP_OUTCOME_NOT_SENT);
@@ -887,6 +890,8 @@ TEST(closes_on_a_broken_stream_and_tells_sent_from_unsent)
     smpp_put_u32(b, 65537);
     feed(s, b, 16, 16, 5);
     CHECK_EQ_INT(last(SMPP_EV_CLOSED)->reason, SMPP_REASON_PROTOCOL);
+    CHECK_EQ_STR(smpp_session_error(s),
+                 "broken stream: command_length 65537 is over the cap of 65536 bytes");
     smpp_session_free(s);
 }
 
@@ -897,10 +902,14 @@ TEST(nacks_a_request_it_cannot_decode_or_does_not_know_and_goes_on)
     size_t n;
 
     /* deliver_sm whose body stops short */
+    smpp_session_stats st;
+
     n = receipt(b, 9, "m");
     smpp_put_u32(b, 30);
     feed(s, b, 30, 1, 1);
+    CHECK(strncmp(smpp_session_error(s), "deliver_sm does not decode: ", 28) == 0);
     feed(s, b, hdr(b, 0x00000777, 0, 10), 1, 1);
+    CHECK_EQ_STR(smpp_session_error(s), "unknown command_id 0x00000777");
     feed(s, b, hdr(b, SMPP_QUERY_SM, 0, 11), 16, 1);
     feed(s, b, bind_req(b, SMPP_BIND_TRANSMITTER, 12, "x"), 5, 1);
     feed(s, b, hdr(b, 0x80000777, 0, 13), 1, 1); /* unknown response: dropped */
@@ -917,6 +926,11 @@ TEST(nacks_a_request_it_cannot_decode_or_does_not_know_and_goes_on)
     n = receipt(b, 14, "m2");
     feed(s, b, n, 3, 2);
     CHECK_EQ_INT(last(SMPP_EV_DELIVER)->seq, 14);
+    /* Every framed PDU counts, answered by the session or not; the
+     * error stays until something else fails. */
+    smpp_session_get_stats(s, &st);
+    CHECK_EQ_INT(st.pdus_in, 7);
+    CHECK_EQ_STR(smpp_session_error(s), "unknown command_id 0x80000777");
     smpp_session_free(s);
 }
 
@@ -1096,6 +1110,8 @@ TEST(server_closes_when_the_first_pdu_is_not_bind_transceiver)
         CHECK_EQ_INT(L.n, 1);
         CHECK_EQ_INT(L.ev[0].type, SMPP_EV_CLOSED);
         CHECK_EQ_INT(L.ev[0].reason, SMPP_REASON_PROTOCOL);
+        CHECK(strncmp(smpp_session_error(s), "first PDU was ", 14) == 0);
+        CHECK(strstr(smpp_session_error(s), ", not bind_transceiver") != NULL);
         take_out(s);
         CHECK_EQ_INT(W.len, 0);
         smpp_session_free(s);
