@@ -1,4 +1,4 @@
--- A complete SMPP driver in 50 lines: smpp.core's session over a plain
+-- A complete SMPP driver in 50 lines of code: smpp.core's session over a plain
 -- LuaSocket socket, no event loop. Binds, sends one OTP, waits for its
 -- final receipt, unbinds. README's "Writing a driver" walks through it.
 --
@@ -44,8 +44,8 @@ local function event()
   end
 end
 
-local kind, err, status = event()
-assert(kind == "bound", ("bind failed: %s %s"):format(tostring(err), tostring(status)))
+local first, err, status = event()
+assert(first == "bound", ("bind failed: %s %s"):format(tostring(err), tostring(status)))
 assert(s:submit(template.otp { to = "+6598765432", template = "otp-login", code = "123456" }, 1))
 
 -- A receipt may come before its submit's answer (PROTOCOL.md): keep it.
