@@ -1,4 +1,4 @@
--- A complete SMPP driver in 50 lines of code: smpp.core's session over a plain
+-- A complete SMPP driver in about 50 lines of code: smpp.core's session over a plain
 -- LuaSocket socket, no event loop. Binds, sends one OTP, waits for its
 -- final receipt, unbinds. README's "Writing a driver" walks through it.
 --
