@@ -19,32 +19,15 @@ do
 end
 
 local smpp = require "smpp"
+local cli = require "smpp.cli"
 
 local function die(msg, code)
-  io.stderr:write("bulk_send: ", msg, "\n")
-  os.exit(code or 1)
+  cli.die("bulk_send", msg, code)
 end
 
-local opts = {}
-do
-  local i = 1
-  while arg[i] do
-    local name, value = arg[i]:match("^%-%-([%w-]+)=(.*)$")
-    if not name then
-      name = arg[i]:match("^%-%-([%w-]+)$")
-      if not name then
-        die("unexpected argument " .. arg[i], 2)
-      end
-      i = i + 1
-      value = arg[i]
-      if value == nil then
-        die("--" .. name .. " needs a value", 2)
-      end
-    end
-    opts[name] = value
-    i = i + 1
-  end
-end
+local opts = cli.options("bulk_send", arg, {
+  host = "value", port = "value", ["system-id"] = "value", to = "value", template = "value",
+  count = "value", window = "value", workers = "value", ["receipt-wait"] = "value" })
 
 local function int_opt(name, default)
   local v = opts[name]
@@ -63,35 +46,27 @@ local window = int_opt("window", 10)
 local workers = math.min(int_opt("workers", 2 * window), count)
 local receipt_wait = tonumber(opts["receipt-wait"] or "10")
 
-local host = opts.host or os.getenv("SMPP_HOST")
-local conn, sim
-if host then
-  conn = {
-    host = host,
-    port = tonumber(opts.port or os.getenv("SMPP_PORT") or "2775"),
-    system_id = opts["system-id"] or os.getenv("SMPP_SYSTEM_ID"),
-    password = os.getenv("SMPP_PASSWORD"),
-  }
-  if not conn.system_id or not conn.password then
-    die("a gateway needs --system-id (or SMPP_SYSTEM_ID) and SMPP_PASSWORD", 2)
-  end
+local conn, err = cli.gateway(opts)
+local sim, status
+if err then
+  die(err, 2)
+elseif conn then
   -- A real gateway sends real messages: never invent numbers for it.
   if not opts.to then
     die("a gateway needs --to", 2)
   end
 else
-  sim = assert(require("smpp.simulator") { port = 0 })
-  conn = { host = "127.0.0.1", port = sim:port(), system_id = "test", password = "secret" }
+  sim, conn = cli.simulator()
 end
 conn.window = window
 -- Every message may wait in the client's queue at once.
 conn.queue_size = math.max(count, 10000)
 
 local client = smpp.client(conn)
-local ok, err, status = client:bind()
+local ok
+ok, err, status = client:bind()
 if not ok then
-  die(string.format("bind to %s:%d failed: %s%s", conn.host, conn.port, err,
-    status and string.format(" (0x%08X)", status) or ""))
+  die(string.format("bind to %s:%d failed: %s", conn.host, conn.port, cli.status_text(err, status)))
 end
 
 local accepted, failed, receipts = 0, 0, 0

@@ -12,11 +12,10 @@ end
 
 local smpp = require "smpp"
 local simulator = require "smpp.simulator"
+local cli = require "smpp.cli"
 
 local function fail(what, err, status)
-  io.stderr:write(string.format("demo: %s failed: %s%s\n", what, tostring(err),
-    status and string.format(" (0x%08X)", status) or ""))
-  os.exit(1)
+  cli.die("demo", what .. " failed: " .. cli.status_text(err, status))
 end
 
 local function line(label, text)

@@ -21,53 +21,27 @@ do
 end
 
 local smpp = require "smpp"
+local cli = require "smpp.cli"
 
 local function die(msg, code)
-  io.stderr:write("receipts: ", msg, "\n")
-  os.exit(code or 1)
+  cli.die("receipts", msg, code)
 end
 
-local opts = {}
-do
-  local i = 1
-  while arg[i] do
-    local name, value = arg[i]:match("^%-%-([%w-]+)=(.*)$")
-    if not name then
-      name = arg[i]:match("^%-%-([%w-]+)$")
-      if not name then
-        die("unexpected argument " .. arg[i], 2)
-      end
-      i = i + 1
-      value = arg[i]
-      if value == nil then
-        die("--" .. name .. " needs a value", 2)
-      end
-    end
-    opts[name] = value
-    i = i + 1
-  end
-end
+local opts = cli.options("receipts", arg, {
+  host = "value", port = "value", ["system-id"] = "value", to = "value", template = "value",
+  count = "value", duration = "value" })
 
-local host = opts.host or os.getenv("SMPP_HOST")
-local conn, sim, count, duration
-if host then
-  conn = {
-    host = host,
-    port = tonumber(opts.port or os.getenv("SMPP_PORT") or "2775"),
-    system_id = opts["system-id"] or os.getenv("SMPP_SYSTEM_ID"),
-    password = os.getenv("SMPP_PASSWORD"),
-  }
-  if not conn.system_id or not conn.password then
-    die("a gateway needs --system-id (or SMPP_SYSTEM_ID) and SMPP_PASSWORD", 2)
-  end
+local conn, err = cli.gateway(opts)
+local sim, status, count, duration
+if err then
+  die(err, 2)
+elseif conn then
   count = opts.to and tonumber(opts.count or "1") or 0
   duration = tonumber(opts.duration or "0")
 else
   -- A short receipt delay, as a real network has: the receipts then come
   -- after the sends, one by one, while the loop runs.
-  sim = assert(require("smpp.simulator") { port = 0, undeliverable = "+999",
-                                           receipt_delay = 0.1 })
-  conn = { host = "127.0.0.1", port = sim:port(), system_id = "test", password = "secret" }
+  sim, conn = cli.simulator { undeliverable = "+999", receipt_delay = 0.1 }
   count = tonumber(opts.count or "5")
   duration = tonumber(opts.duration or "10")
   print(string.format("simulator on 127.0.0.1:%d; numbers starting +999 are undeliverable",
@@ -78,10 +52,10 @@ if not count or not duration then
 end
 
 local client = smpp.client(conn)
-local ok, err, status = client:bind()
+local ok
+ok, err, status = client:bind()
 if not ok then
-  die(string.format("bind to %s:%d failed: %s%s", conn.host, conn.port, err,
-    status and string.format(" (0x%08X)", status) or ""))
+  die(string.format("bind to %s:%d failed: %s", conn.host, conn.port, cli.status_text(err, status)))
 end
 
 local seen = 0
@@ -105,8 +79,7 @@ for n = 1, count do
   if res then
     print(string.format("sent         %-14s %s", res.message_id, to))
   else
-    print(string.format("not sent     %-14s %s: %s%s", "-", to, err,
-      status and string.format(" (0x%08X)", status) or ""))
+    print(string.format("not sent     %-14s %s: %s", "-", to, cli.status_text(err, status)))
   end
 end
 

@@ -16,57 +16,30 @@ do
 end
 
 local smpp = require "smpp"
+local cli = require "smpp.cli"
 
 local function die(msg, code)
-  io.stderr:write("send_otp: ", msg, "\n")
-  os.exit(code or 1)
+  cli.die("send_otp", msg, code)
 end
 
--- --name value or --name=value; every option takes a value.
-local opts = {}
-do
-  local i = 1
-  while arg[i] do
-    local name, value = arg[i]:match("^%-%-([%w-]+)=(.*)$")
-    if not name then
-      name = arg[i]:match("^%-%-([%w-]+)$")
-      if not name then
-        die("unexpected argument " .. arg[i], 2)
-      end
-      i = i + 1
-      value = arg[i]
-      if value == nil then
-        die("--" .. name .. " needs a value", 2)
-      end
-    end
-    opts[name] = value
-    i = i + 1
-  end
-end
+local opts = cli.options("send_otp", arg, {
+  host = "value", port = "value", ["system-id"] = "value", to = "value", template = "value",
+  code = "value", language = "value", wait = "value" })
 
-local host = opts.host or os.getenv("SMPP_HOST")
-local conn, sim
-if host then
-  conn = {
-    host = host,
-    port = tonumber(opts.port or os.getenv("SMPP_PORT") or "2775"),
-    system_id = opts["system-id"] or os.getenv("SMPP_SYSTEM_ID"),
-    password = os.getenv("SMPP_PASSWORD"),
-  }
-  if not conn.system_id or not conn.password then
-    die("a gateway needs --system-id (or SMPP_SYSTEM_ID) and SMPP_PASSWORD", 2)
-  end
-else
-  sim = assert(require("smpp.simulator") { port = 0 })
-  conn = { host = "127.0.0.1", port = sim:port(), system_id = "test", password = "secret" }
+local conn, err = cli.gateway(opts)
+local sim, status
+if err then
+  die(err, 2)
+elseif not conn then
+  sim, conn = cli.simulator()
   print(string.format("using the simulator on 127.0.0.1:%d", conn.port))
 end
 
 local client = smpp.client(conn)
-local ok, err, status = client:bind()
+local ok
+ok, err, status = client:bind()
 if not ok then
-  die(string.format("bind to %s:%d failed: %s%s", conn.host, conn.port, err,
-    status and string.format(" (0x%08X)", status) or ""))
+  die(string.format("bind to %s:%d failed: %s", conn.host, conn.port, cli.status_text(err, status)))
 end
 
 local res
@@ -79,7 +52,7 @@ res, err, status = client:send_otp {
 }
 if not res then
   client:close()
-  die(string.format("not sent: %s%s", err, status and string.format(" (0x%08X)", status) or ""))
+  die("not sent: " .. cli.status_text(err, status))
 end
 
 print("message_id " .. res.message_id)

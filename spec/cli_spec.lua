@@ -1,51 +1,13 @@
 -- bin/smpp-send, run as a subprocess: output and exit status for every way
 -- a send can end.
 
-local LUA = os.getenv("LUA") or "lua5.4"
+package.path = "spec/?.lua;" .. package.path
+local process = require "support.process"
 
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  os.remove(path)
-  return s
-end
-
--- Run smpp-send with `args` and a clean environment (no SMPP_* from the
--- caller's shell); returns exit status, stdout, stderr.
+-- Run smpp-send with `args` (and `env`, "NAME=value"); returns exit status,
+-- stdout, stderr.
 local function send(args, env)
-  local out, err = os.tmpname(), os.tmpname()
-  local cmd = string.format("env -u SMPP_HOST -u SMPP_PORT -u SMPP_SYSTEM_ID -u SMPP_PASSWORD "
-    .. "%s %s bin/smpp-send %s >%s 2>%s </dev/null", env or "", LUA, args, out, err)
-  local _, _, code = os.execute(cmd)
-  return code, slurp(out), slurp(err)
-end
-
--- bin/smpp-sim in the background, for gateways that misbehave on purpose.
-local function start_sim(args)
-  local log = os.tmpname()
-  local p = assert(io.popen(string.format("%s bin/smpp-sim --port 0 %s >%s 2>&1 & echo $!",
-    LUA, args, log)))
-  local pid = assert(tonumber(p:read("l")))
-  p:close()
-  local port
-  for _ = 1, 100 do
-    local f = io.open(log)
-    local text = f and f:read("a") or ""
-    if f then
-      f:close()
-    end
-    port = text:match("listening on [%d.]+:(%d+)")
-    if port then
-      break
-    end
-    os.execute("sleep 0.05")
-  end
-  assert(port, "smpp-sim did not start")
-  return { port = tonumber(port), stop = function()
-    os.execute("kill " .. pid)
-    os.remove(log)
-  end }
+  return process.run(process.LUA .. " bin/smpp-send " .. args, env)
 end
 
 -- A port nothing listens on.
@@ -126,7 +88,7 @@ describe("smpp-send", function()
   end)
 
   it("exits 4 when the gateway does not answer", function()
-    local sim = start_sim("--no-answer")
+    local sim = process.sim("--no-answer")
     local code, _, err = send(string.format("--host 127.0.0.1 --port %d --system-id test "
       .. "--timeout 0.3 --to +6598765432 --template otp-login --code 1", sim.port),
       "SMPP_PASSWORD=secret")
@@ -136,7 +98,7 @@ describe("smpp-send", function()
   end)
 
   it("exits 4 when no receipt comes in time", function()
-    local sim = start_sim("--receipt-delay 30")
+    local sim = process.sim("--receipt-delay 30")
     local code, out, err = send(string.format("--host 127.0.0.1 --port %d --system-id test "
       .. "--to +6598765432 --template otp-login --code 1 --wait-receipt=0.3", sim.port),
       "SMPP_PASSWORD=secret")
@@ -154,7 +116,7 @@ describe("smpp-send", function()
   end)
 
   it("exits 5 on bad credentials", function()
-    local sim = start_sim("")
+    local sim = process.sim("")
     local code, _, err = send(string.format("--host 127.0.0.1 --port %d --system-id test "
       .. "--to +6598765432 --template otp-login --code 1", sim.port), "SMPP_PASSWORD=wrong")
     sim.stop()
@@ -164,7 +126,7 @@ describe("smpp-send", function()
 
   it("exits 6 when the link drops after the answer, before the receipt", function()
     -- The simulator closes a link silent for 0.3 s; the receipt would come at 30 s.
-    local sim = start_sim("--receipt-delay 30 --idle-timeout 0.3")
+    local sim = process.sim("--receipt-delay 30 --idle-timeout 0.3")
     local code, out, err = send(string.format("--host 127.0.0.1 --port %d --system-id test "
       .. "--to +6598765432 --template otp-login --code 1 --wait-receipt=5", sim.port),
       "SMPP_PASSWORD=secret")
@@ -176,7 +138,7 @@ describe("smpp-send", function()
 
   it("exits 6 when the link drops after sending", function()
     -- PDU 1 is the bind, answered; PDU 2, the submit, drops the link.
-    local sim = start_sim("--drop-after 1")
+    local sim = process.sim("--drop-after 1")
     local code, _, err = send(string.format("--host 127.0.0.1 --port %d --system-id test "
       .. "--to +6598765432 --template otp-login --code 1", sim.port), "SMPP_PASSWORD=secret")
     sim.stop()

@@ -124,7 +124,9 @@ describe("smpp.ev client", function()
       assert.are.equal(loop.receipt_text:format("m42"), r.raw)
       assert.are.equal("table", type(r.tlvs))
       assert.are.equal("number", type(r.sequence_number))
+      assert.is_true(r.final)
       assert.are.equal(1, c:stats().receipts)
+      assert.is_nil(c:error())
     end)
 
     it("does not lose a receipt that arrives before its submit_sm_resp", function()
@@ -733,21 +735,31 @@ describe("smpp.ev client", function()
       assert.are.same({ "timeout", "timeout", "timeout" }, outcomes(calls, 3))
     end)
 
-    for scenario, name in pairs {
-      garbage = "drops the link on garbage and ends every submit once",
-      oversized = "drops the link on an oversized command_length",
+    for scenario, t in pairs {
+      garbage = { "drops the link on garbage and ends every submit once",
+                  "^broken stream: command_length 5 is less than the 16%-byte header" },
+      oversized = { "drops the link on an oversized command_length",
+                    "^broken stream: command_length 2147483632 is over the cap of" },
     } do
-      it(name, function()
+      it(t[1] .. ", and error() says why", function()
         rs = raw.start(scenario)
         local c = track(loop.bound(rs.port))
-        local closes = {}
-        c:on_close(function(r) table.insert(closes, r) end)
+        assert.is_nil(c:error())
+        local closes, in_close = {}, nil
+        c:on_close(function(r)
+          table.insert(closes, r)
+          in_close = c:error()
+        end)
         local calls, cb = recorder()
         for i = 1, 2 do c:submit({ destination_addr = "+1" }, cb(i)) end
         assert.is_true(wait(function() return #closes > 0 end))
         loop.sleep(0.05)
         assert.are.same({ "connection lost", "connection lost" }, outcomes(calls, 2))
         assert.are.same({ "protocol error" }, closes)
+        assert.matches(t[2], in_close)
+        -- Sticky: still there once the link is gone.
+        assert.are.equal("closed", c:state())
+        assert.are.equal(in_close, c:error())
       end)
     end
 
@@ -1077,5 +1089,110 @@ describe("ev.client trace", function()
     assert(wait(function() return bound end, 2))
     assert.same({ nil, "closed" }, bound)
     srv:close()
+  end)
+end)
+
+describe("ev.client against core.session", function()
+  local core = require "smpp.core"
+  local pack, unpack = table.pack, table.unpack
+
+  -- The values from index `from` on, as a list that keeps trailing nils.
+  local function from(t, i)
+    return pack(unpack(t, i, t.n))
+  end
+
+  local MSG = { destination_addr = "+6598765432", short_message = "hello" }
+  local INTERIM = {
+    destination_addr = "+6598765432",
+    short_message = "id:m7 sub:001 dlvrd:000 submit date:2501011200 "
+      .. "done date:2501011201 stat:ENROUTE err:000 text:hello",
+    tlvs = { receipted_message_id = "m7", message_state = 1 },
+  }
+  local MO = { source_addr = "+6511111111", destination_addr = "+6522222222",
+               short_message = "a reply" }
+
+  -- Each side's server answers the first submit with m7, the second with
+  -- ESME_RSUBMITFAIL, then delivers an interim receipt and a message.
+  local function via_ev()
+    local n, conn = 0, nil
+    local srv = loop.server {
+      enquire_link_interval = 0,
+      on_submit = function(c)
+        conn, n = c, n + 1
+        if n == 1 then return 0, "m7" end
+        return 0x45
+      end,
+    }
+    local c = loop.bound(srv:port(), { enquire_link_interval = 0 })
+    local got = {}
+    c:on_receipt(function(r) got.receipt = r end)
+    c:on_deliver(function(p) got.deliver = p end)
+    c:submit(MSG, function(...) got.ok = pack(...) end)
+    assert.is_true(wait(function() return got.ok end))
+    c:submit(MSG, function(...) got.refused = pack(...) end)
+    assert.is_true(wait(function() return got.refused end))
+    assert(conn:deliver(INTERIM))
+    assert(conn:deliver(MO))
+    assert.is_true(wait(function() return got.receipt and got.deliver end))
+    got.stats = c:stats()
+    loop.close_all({ c }, srv)
+    return got
+  end
+
+  local function via_core()
+    local cs = core.session({ system_id = "test", password = "secret",
+                              enquire_link_interval = 0 }, 0)
+    local ss = core.session({ role = "server", enquire_link_interval = 0 }, 0)
+    local function wire()
+      for _ = 1, 2 do
+        local b = cs:pending()
+        if b then cs:sent(#b); ss:feed(b, 0) end
+        b = ss:pending()
+        if b then ss:sent(#b); cs:feed(b, 0) end
+      end
+    end
+    local function answer(status, id)
+      assert(cs:submit(MSG, 1, 0))
+      wire()
+      local kind, p = ss:next_event(0)
+      assert.are.equal("request", kind)
+      assert(ss:respond(p.sequence_number, status, id))
+      wire()
+      local res = pack(cs:next_event(0))
+      assert.are.equal("result", res[1])
+      return from(res, 3)
+    end
+    cs:connected(0)
+    wire()
+    assert.are.equal("bind_request", (ss:next_event(0)))
+    assert(ss:accept_bind(0, 0))
+    wire()
+    assert.are.equal("bound", (cs:next_event(0)))
+    local got = { ok = answer(0, "m7"), refused = answer(0x45) }
+    assert(ss:deliver(INTERIM, 1, 0))
+    assert(ss:deliver(MO, 2, 0))
+    wire()
+    local kind
+    kind, got.receipt = cs:next_event(0)
+    assert.are.equal("receipt", kind)
+    kind, got.deliver = cs:next_event(0)
+    assert.are.equal("deliver", kind)
+    got.stats = cs:stats()
+    return got
+  end
+
+  it("hands the callbacks exactly the values next_event gives", function()
+    local e, c = via_ev(), via_core()
+    assert.are.same(c.ok, e.ok)
+    assert.are.equal("m7", e.ok[1].message_id)
+    assert.are.same(c.refused, e.refused)
+    assert.are.same({ n = 3, nil, "ESME_RSUBMITFAIL", 0x45 }, e.refused)
+    assert.are.same(c.receipt, e.receipt)
+    assert.is_false(e.receipt.final)
+    assert.are.same(c.deliver, e.deliver)
+    for _, k in ipairs { "submitted", "succeeded", "failed", "receipts", "delivered_in",
+                         "pdus_in" } do
+      assert.are.equal(c.stats[k], e.stats[k], k)
+    end
   end)
 end)

@@ -473,14 +473,44 @@ describe("smpp.ev server", function()
     assert.are.equal(n, srv:connections())
   end)
 
-  it("closes a connection whose first PDU is not a bind", function()
-    local closes = {}
-    srv = loop.server { on_close = function(_, r) table.insert(closes, r) end }
+  it("closes a connection whose first PDU is not a bind; on_close reads why from error()",
+    function()
+      -- No trace hook: the session keeps the reason itself.
+      local closes, conn = {}, nil
+      srv = loop.server {
+        on_close = function(cn, r)
+          conn = cn
+          table.insert(closes, { r, cn:error(), cn:stats().pdus_in })
+        end,
+      }
+      local s = raw_client(srv:port())
+      s:send(raw_pdu(0x15, 1, "")) -- enquire_link
+      assert.is_true(wait(function() return #closes == 1 end))
+      assert.are.same({ { "protocol error", "first PDU was enquire_link, not bind_transceiver",
+                          1 } }, closes)
+      -- Sticky: still there after the conn ended.
+      assert.are.equal("first PDU was enquire_link, not bind_transceiver", conn:error())
+      s:settimeout(1)
+      assert.is_nil(s:receive(1)) -- closed with no answer
+      s:close()
+    end)
+
+  it("says why a stream broke after the bind, and nil while nothing did", function()
+    local closes, conn = {}, nil
+    srv = loop.server {
+      on_bind = function(cn) conn = cn; return 0 end,
+      on_close = function(cn, r) table.insert(closes, { r, cn:error() }) end,
+    }
     local s = raw_client(srv:port())
-    s:send(raw_pdu(0x15, 1, "")) -- enquire_link
+    s:send(raw_pdu(0x09, 1, "test\0secret\0\0\x34\0\0\0")) -- bind_transceiver
+    assert.is_true(wait(function() return conn and conn:state() == "bound" end))
+    assert.is_nil(conn:error())
+    assert.are.equal(1, conn:stats().pdus_in)
+    s:send(string.pack(">I4I4I4I4", 70000, 0x04, 0, 2)) -- over max_pdu
     assert.is_true(wait(function() return #closes == 1 end))
-    s:settimeout(1)
-    assert.is_nil(s:receive(1)) -- closed with no answer
+    assert.are.same({ { "protocol error",
+                        "broken stream: command_length 70000 is over the cap of 65536 bytes" } },
+                    closes)
     s:close()
   end)
 

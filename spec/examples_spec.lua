@@ -1,22 +1,10 @@
 -- The examples and `make demo`, run as subprocesses with short counts.
 
-local LUA = os.getenv("LUA") or "lua5.4"
+package.path = "spec/?.lua;" .. package.path
+local process = require "support.process"
 
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  os.remove(path)
-  return s
-end
-
-local function run(cmd)
-  local out, err = os.tmpname(), os.tmpname()
-  local _, _, code = os.execute(string.format(
-    "env -u SMPP_HOST -u SMPP_PORT -u SMPP_SYSTEM_ID -u SMPP_PASSWORD %s >%s 2>%s </dev/null",
-    cmd, out, err))
-  return code, slurp(out), slurp(err)
-end
+local LUA = process.LUA
+local run = process.run
 
 local function count(s, pattern)
   local n = 0
@@ -59,6 +47,15 @@ describe("examples", function()
     local code, _, err = run(LUA .. " examples/send_otp.lua --host 127.0.0.1")
     assert.equal(2, code)
     assert.matches("SMPP_PASSWORD", err)
+  end)
+
+  it("the examples refuse options they do not have", function()
+    for _, ex in ipairs { "send_otp", "bulk_send", "receipts" } do
+      local code, out, err = run(LUA .. " examples/" .. ex .. ".lua --bogus 1")
+      assert.are.equal(2, code, ex)
+      assert.are.equal("", out)
+      assert.are.equal(ex .. ": unknown option --bogus\n", err)
+    end
   end)
 
   it("bulk_send.lua reports counts, rate and latency", function()

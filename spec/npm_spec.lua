@@ -4,9 +4,10 @@
 
 local json = require "dkjson" -- ships with busted (Debian lua-busted depends on it)
 
-local LUA = os.getenv("LUA") or "lua5.4"
-local ROOT = io.popen("pwd"):read("l")
-local NPM_DIR = ROOT .. "/spec/npm"
+package.path = "spec/?.lua;" .. package.path
+local process = require "support.process"
+
+local NPM_DIR = process.ROOT .. "/spec/npm"
 
 local function exists(path)
   local f = io.open(path, "r")
@@ -19,23 +20,6 @@ local function have_node()
   local out = p:read("a")
   p:close()
   return out ~= ""
-end
-
-local function spawn_sim(args)
-  local errfile = os.tmpname()
-  local cmd = string.format("exec sh -c 'echo $$; exec %s %s/bin/smpp-sim %s' 2>%s", LUA, ROOT,
-                            args, errfile)
-  local p = assert(io.popen(cmd))
-  local pid = tonumber(p:read("l"))
-  local line = p:read("l") or ""
-  return { p = p, pid = pid, port = tonumber(line:match(":(%d+)$")), errfile = errfile }
-end
-
-local function stop_sim(h)
-  os.execute("kill -TERM " .. h.pid)
-  h.p:read("a")
-  h.p:close()
-  os.remove(h.errfile)
 end
 
 local function run_client(port, system_id, password, dest)
@@ -65,12 +49,12 @@ describe("npm smpp client against bin/smpp-sim", function()
 
   local h
   after_each(function()
-    if h then stop_sim(h) end
+    if h then h.stop() end
     h = nil
   end)
 
   it("binds, submits a UCS2 OTP, gets and answers its receipt, and unbinds", function()
-    h = spawn_sim("--port 0 --receipt-delay 0.05")
+    h = process.sim("--receipt-delay 0.05")
     assert.is_number(h.port)
     local code, s, out = run_client(h.port, "test", "secret")
     assert.are.equal(0, code, out)
@@ -92,7 +76,7 @@ describe("npm smpp client against bin/smpp-sim", function()
   end)
 
   it("sees UNDELIV for an undeliverable destination", function()
-    h = spawn_sim("--port 0 --undeliv-prefix +999")
+    h = process.sim("--undeliv-prefix +999")
     local code, s, out = run_client(h.port, "test", "secret", "+9991234567")
     assert.are.equal(0, code, out)
     assert.are.equal(5, s.receipt.message_state)
@@ -100,7 +84,7 @@ describe("npm smpp client against bin/smpp-sim", function()
   end)
 
   it("is disconnected without an answer on a wrong password", function()
-    h = spawn_sim("--port 0")
+    h = process.sim("")
     local code, s = run_client(h.port, "test", "wrong")
     assert.are_not.equal(0, code)
     assert.is_false(s.bound)

@@ -1,41 +1,21 @@
 -- smpp.simulator: the gateway's rules (reference/engagelab-smpp.txt) over
 -- real loopback sockets, driven by ev.client and by raw PDUs on LuaSocket.
 
+package.path = "spec/?.lua;" .. package.path
 local ev = require "smpp.ev"
 local pdu = require "smpp.pdu"
 local simulator = require "smpp.simulator"
 local socket = require "socket"
+local evloop = require "support.evloop"
+local simclient = require "support.simclient"
 
 local gettime = socket.gettime
-
--- Run the loop until cond() holds or timeout seconds pass. A 1 ms guard
--- timer keeps ev.run_once from blocking longer than that.
-local function wait_until(cond, timeout)
-  local deadline = gettime() + (timeout or 2)
-  local guard = ev.timer(0.001, function() end, 0.001)
-  local ok = true
-  while not cond() do
-    if gettime() > deadline then
-      ok = false
-      break
-    end
-    ev.run_once()
-  end
-  guard:stop()
-  return ok
-end
-
-local function spin(seconds)
-  wait_until(function() return false end, seconds)
-end
-
--- UTF-8 -> UCS2 for the submits, via the codec.
-local function ucs2(s)
-  return assert(pdu.utf8_to_ucs2(s))
-end
-
-local OTP_JSON = '{"id":"otp-login","language":"default","code":"123456",'
-  .. '"params":{"app":"Acme"}}'
+local wait_until = evloop.wait
+local ucs2 = simclient.ucs2
+local OTP_JSON = simclient.OTP_JSON
+local bound_client = simclient.bound
+local otp = simclient.otp
+local submit = simclient.submit
 
 ---------------------------------------------------------------------------
 -- A raw SMPP peer on a LuaSocket connection; the loop runs while it waits,
@@ -104,7 +84,13 @@ function Raw:read(timeout)
     end
     return false
   end
-  wait_until(try, timeout or 2)
+  -- The simulator runs on this loop: turn it without blocking, then give
+  -- the raw socket a moment to bring the simulator's bytes.
+  local deadline = gettime() + (timeout or 2)
+  while not try() and gettime() < deadline do
+    ev.run_once(false)
+    socket.select({ self.sock }, nil, 0.001)
+  end
   if got then return got end
   return nil, closed and "closed" or "timeout"
 end
@@ -158,38 +144,6 @@ function Raw:close()
   self.sock:close()
 end
 
--- A bound ev.client, waited for. on_receipt is set before the bind: a
--- receipt kept for the account may come right after it.
-local function bound_client(port, extra, on_receipt)
-  local opts = { host = "127.0.0.1", port = port, system_id = "test", password = "secret",
-                 enquire_link_interval = 0, response_timeout = 2 }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  local c = ev.client(opts)
-  c:on_receipt(on_receipt or function() end)
-  local done, ok, err
-  c:bind(function(res, e)
-    done, ok, err = true, res, e
-  end)
-  assert(wait_until(function() return done end), "bind did not finish")
-  return c, ok, err
-end
-
-local function otp(fields)
-  local t = { destination_addr = "+6598765432", data_coding = 8, short_message = ucs2(OTP_JSON) }
-  for k, v in pairs(fields or {}) do t[k] = v end
-  return t
-end
-
--- Submit with ev.client and wait for the outcome.
-local function submit(c, fields)
-  local done, res, err, status
-  assert(c:submit(otp(fields), function(r, e, s)
-    done, res, err, status = true, r, e, s
-  end))
-  assert(wait_until(function() return done end, 3), "submit got no outcome")
-  return res, err, status
-end
-
 describe("smpp.simulator", function()
   local sim, port
 
@@ -202,10 +156,18 @@ describe("smpp.simulator", function()
     return sim
   end
 
+  -- start(opts), then a raw peer bound as test/secret.
+  local function bound_raw(opts)
+    start(opts)
+    local raw = raw_connect(port)
+    raw:bind()
+    return raw
+  end
+
   after_each(function()
     if sim then sim:close() end
     sim = nil
-    spin(0.005)
+    evloop.sleep(0.005)
   end)
 
   describe("options", function()
@@ -324,7 +286,8 @@ describe("smpp.simulator", function()
       assert.is_nil(line:find("nil", 1, true), line)
       assert.is_nil(simulator.format_log(refused[1]):find("nil", 1, true))
       assert.is_true(wait_until(function() return #sim:log_entries { event = "closed" } == 1 end))
-      assert.are.equal("protocol error: " .. want, sim:log_entries { event = "closed" }[1].reason)
+      assert.are.equal("protocol error: broken stream: " .. want,
+                       sim:log_entries { event = "closed" }[1].reason)
     end)
 
     it("says why it refused a bind_transceiver that does not decode", function()
@@ -364,9 +327,7 @@ describe("smpp.simulator", function()
 
     it("masks the password in the PDU log", function()
       local seen = {}
-      start { log = function(e) seen[#seen + 1] = e end }
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw { log = function(e) seen[#seen + 1] = e end }
       local bind = sim:log_entries { dir = "in", command = "bind_transceiver" }[1]
       assert.are.equal("***", bind.pdu.password)
       assert.are.equal("test", bind.pdu.system_id)
@@ -377,9 +338,7 @@ describe("smpp.simulator", function()
 
   describe("commands the gateway does not offer (gateway: Invalid Commands)", function()
     it("answers them with generic_nack carrying their sequence number", function()
-      start()
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw()
       local cases = {
         { command = "bind_transceiver", system_id = "test", password = "secret" },
         { command = "bind_transmitter", system_id = "test", password = "secret" },
@@ -402,9 +361,7 @@ describe("smpp.simulator", function()
     end)
 
     it("answers enquire_link with the same sequence number, and unbind", function()
-      start()
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw()
       local seq = raw:send { command = "enquire_link" }
       assert.are.equal(seq, raw:expect("enquire_link_resp").sequence_number)
       seq = raw:send { command = "unbind" }
@@ -528,9 +485,7 @@ describe("smpp.simulator", function()
 
   describe("receipts (gateway: Delivery Report)", function()
     it("sends a deliver_sm shaped as the gateway's text says, after the answer", function()
-      start()
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw()
       local r = raw:submit_resp { destination_addr = "+6591234567" }
       assert.are.equal(0, #raw.early, "receipt came before submit_sm_resp")
       local d = raw:expect("deliver_sm")
@@ -552,9 +507,7 @@ describe("smpp.simulator", function()
     end)
 
     it("sends no receipt when registered_delivery is 0 (SMPP 3.4 5.2.17)", function()
-      start()
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw()
       local r = raw:submit_resp { registered_delivery = 0 }
       assert.are.equal(0, r.command_status)
       -- 0x10 asks for intermediate notifications only: bits 0-1 are 0.
@@ -569,9 +522,7 @@ describe("smpp.simulator", function()
     end)
 
     it("sends a receipt on failure only when registered_delivery is 2", function()
-      start { undeliverable = "+999" }
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw { undeliverable = "+999" }
       raw:submit_resp { registered_delivery = 2, destination_addr = "+6591234567" }
       local bad = raw:submit_resp { registered_delivery = 2, destination_addr = "+9991234567" }
       local d = raw:expect("deliver_sm")
@@ -583,9 +534,7 @@ describe("smpp.simulator", function()
     end)
 
     it("reads registered_delivery 3 (reserved) as 1 and ignores bits above 0-1", function()
-      start { undeliverable = "+999" }
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw { undeliverable = "+999" }
       for _, rd in ipairs { 1, 3, 0x05, 0x1D } do
         for _, dest in ipairs { "+6591234567", "+9991234567" } do
           local r = raw:submit_resp { registered_delivery = rd, destination_addr = dest }
@@ -597,18 +546,14 @@ describe("smpp.simulator", function()
     end)
 
     it("marks receipts with esm_class 0x04 on request", function()
-      start { receipt_esm_class = 0x04 }
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw { receipt_esm_class = 0x04 }
       raw:submit_resp()
       assert.are.equal(4, raw:expect("deliver_sm").esm_class)
       raw:close()
     end)
 
     it("leaves text: empty when receipt_text is false", function()
-      start { receipt_text = false }
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw { receipt_text = false }
       raw:submit_resp()
       assert.matches("text:$", raw:expect("deliver_sm").short_message)
       raw:close()
@@ -705,9 +650,7 @@ describe("smpp.simulator", function()
     end)
 
     it("keeps an unacknowledged receipt and resends it when the account binds again", function()
-      start()
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw()
       local r = raw:submit_resp()
       local d = raw:expect("deliver_sm") -- and never answer it
       assert.are.equal(r.message_id, d.tlvs.receipted_message_id)
@@ -724,9 +667,7 @@ describe("smpp.simulator", function()
     end)
 
     it("keeps receipts due after the link dropped for that account's next bind", function()
-      start { receipt_delay = 0.05 }
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw { receipt_delay = 0.05 }
       local r = raw:submit_resp()
       raw:close()
       assert.is_true(wait_until(function() return sim:pending("test") == 1 end))
@@ -750,6 +691,95 @@ describe("smpp.simulator", function()
       assert.are.equal(r.message_id, got.message_id)
       assert.are.equal(0, sim:pending())
       c2:close()
+    end)
+  end)
+
+  describe("on the backend in use (smpp.backend)", function()
+    -- A stand-in host: a clock the test sets, timers it fires, and a
+    -- server that records its options; the simulator is loaded afresh
+    -- against a fresh smpp.backend that has this host in use.
+    local host, t, timers, server_opts
+
+    local function load_on_stand_in()
+      t, timers = 1000, {}
+      host = {
+        name = "stand-in",
+        now = function() return t end,
+        timer = function(after, fn)
+          local tm = { at = t + after, fn = fn, stop = function(self) self.stopped = true end }
+          timers[#timers + 1] = tm
+          return tm
+        end,
+        on_error = function() end, client = function() end,
+        server = function(opts)
+          server_opts = opts
+          return { port = function() return 2775 end, connections = function() return 1 end,
+                   close = function() end }
+        end,
+      }
+      local fresh = dofile(package.searchpath("smpp.backend", package.path))
+      fresh.use(host)
+      local saved = package.loaded["smpp.backend"]
+      package.loaded["smpp.backend"] = fresh
+      local ok, mod = pcall(dofile, package.searchpath("smpp.simulator", package.path))
+      package.loaded["smpp.backend"] = saved
+      assert(ok, mod)
+      return mod
+    end
+
+    local function fire_due()
+      for _, tm in ipairs(timers) do
+        if not tm.stopped and not tm.fired and tm.at <= t then
+          tm.fired = true
+          tm.fn()
+        end
+      end
+    end
+
+    -- A connection as the host's server hands it to the handlers.
+    local function fake_conn()
+      local c = { answers = {}, delivered = {} }
+      function c.id() return 7 end
+      function c.error() return nil end
+      function c.respond(_, seq, status, msgid)
+        c.answers[#c.answers + 1] = { seq, status, msgid }
+      end
+      function c.deliver(_, fields, done, rec)
+        c.delivered[#c.delivered + 1] = { id = fields.tlvs.receipted_message_id, done = done,
+                                          rec = rec }
+        return true
+      end
+      return c
+    end
+
+    it("takes its server, timers and clock from the backend", function()
+      local stand_in_sim = load_on_stand_in()
+      local sim2 = assert(stand_in_sim { receipt_delay = 5, log = "memory", window = 3 })
+      assert.are.equal(2775, sim2:port())
+      assert.are.equal(3, server_opts.window)
+      assert.are.equal(1000, sim2:log_entries { event = "listening" }[1].time)
+      local conn = fake_conn()
+      assert.are.equal(0, server_opts.on_bind(conn, { system_id = "test", password = "secret" }))
+      server_opts.on_submit(conn, {
+        command = "submit_sm", sequence_number = 9, service_type = "CODE",
+        destination_addr = "+6598765432", registered_delivery = 1, data_coding = 8,
+        short_message = ucs2(OTP_JSON) })
+      local answer = conn.answers[1]
+      assert.are.same({ 9, 0 }, { answer[1], answer[2] })
+      -- The receipt waits receipt_delay on the backend's clock.
+      assert.are.equal(1, sim2:stats().receipts_due)
+      t = 1004.9
+      fire_due()
+      assert.are.equal(0, #conn.delivered)
+      t = 1005
+      fire_due()
+      assert.are.equal(answer[3], conn.delivered[1].id)
+      local d = conn.delivered[1]
+      d.done({ message_id = "" }, nil, nil, nil, d.rec)
+      assert.are.equal(1, sim2:stats().receipts_acked)
+      server_opts.on_close(conn, "closed")
+      assert.are.equal(0, sim2:stats().bound)
+      sim2:close()
     end)
   end)
 
@@ -779,18 +809,14 @@ describe("smpp.simulator", function()
 
   describe("keep-alive (gateway: Keep-alive)", function()
     it("sends its own enquire_link when enquire_link_interval is set", function()
-      start { enquire_link_interval = 0.05 }
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw { enquire_link_interval = 0.05 }
       local p = raw:expect("enquire_link", 1)
       raw:send { command = "enquire_link_resp", sequence_number = p.sequence_number }
       raw:close()
     end)
 
     it("closes a link idle past idle_timeout", function()
-      start { idle_timeout = 0.1 }
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw { idle_timeout = 0.1 }
       local t0 = gettime()
       local p, err = raw:read(2)
       while p do p, err = raw:read(2) end
@@ -876,9 +902,7 @@ describe("smpp.simulator", function()
     end)
 
     it("counts PDUs for drop_after with logging off, and drops an unbind too", function()
-      start { log = false, faults = { drop_after = 1 } }
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw { log = false, faults = { drop_after = 1 } }
       raw:send { command = "unbind" }
       assert.are.same({ nil, "closed" }, { raw:read() })
       assert.are.equal(1, sim:stats().faults)
@@ -913,9 +937,7 @@ describe("smpp.simulator", function()
     end)
 
     it("can send the receipt before the submit_sm_resp", function()
-      start { faults = { receipt_first = true } }
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw { faults = { receipt_first = true } }
       local r = raw:submit_resp()
       assert.are.equal(1, #raw.early)
       assert.are.equal("deliver_sm", raw.early[1].command)
@@ -926,9 +948,7 @@ describe("smpp.simulator", function()
 
   describe("log and stats", function()
     it("logs every PDU in and out with its connection and direction", function()
-      start()
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw()
       raw:submit_resp()
       local d = raw:expect("deliver_sm")
       raw:send { command = "deliver_sm_resp", sequence_number = d.sequence_number,
@@ -950,9 +970,7 @@ describe("smpp.simulator", function()
     end)
 
     it("keeps at most log_size entries, the newest", function()
-      start { log_size = 5 }
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw { log_size = 5 }
       for _ = 1, 5 do raw:submit_resp() end
       local entries = sim:log_entries()
       assert.are.equal(5, #entries)
@@ -962,9 +980,7 @@ describe("smpp.simulator", function()
     end)
 
     it("builds no log entries when logging is off", function()
-      start { log = false }
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw { log = false }
       raw:submit_resp()
       assert.are.equal(0, #sim:log_entries())
       assert.are.equal(1, sim:stats().submits_ok)
@@ -972,9 +988,7 @@ describe("smpp.simulator", function()
     end)
 
     it("counts and logs the receipts still waiting for their delay at close", function()
-      start { receipt_delay = 30 }
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw { receipt_delay = 30 }
       for _ = 1, 3 do raw:submit_resp() end
       raw:submit_resp { registered_delivery = 0 } -- no receipt to lose
       assert.are.equal(3, sim:stats().receipts_due)
@@ -991,9 +1005,7 @@ describe("smpp.simulator", function()
     end)
 
     it("counts the receipts of answers held back by the delay fault at close", function()
-      start { faults = { delay = 30 } }
-      local raw = raw_connect(port)
-      raw:bind()
+      local raw = bound_raw { faults = { delay = 30 } }
       raw:submit()
       raw:submit { registered_delivery = 0 }
       assert.is_true(wait_until(function() return sim:stats().answers_due == 2 end))

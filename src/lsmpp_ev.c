@@ -17,8 +17,6 @@
 #include "lsmpp_ev.h"
 #include "lsmpp_ev_dns.h"
 #include "lsmpp_ev_link.h"
-#include "lsmpp_pdu.h"
-#include "smpp_status.h"
 
 #if defined(__GNUC__)
 #define LEV_EXPORT __attribute__((visibility("default")))
@@ -203,7 +201,7 @@ static void watcher_setup(lua_State *L, const char *mt)
     lua_rawseti(L, -2, 1);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_rawseti(L, -2, 2);
-    lev_setuv(L, -2);
+    lsmpp_setuv(L, -2);
 }
 
 /* A timer or signal fired: run fire_p(w) protected on the loop's thread,
@@ -248,7 +246,7 @@ static int timer_fire_p(lua_State *L)
      * fn can start it again with t:again(). */
     if (!ev_is_active(&t->w))
         timer_unanchor(L, t);
-    lev_getuv(L, self);
+    lsmpp_getuv(L, self);
     lua_rawgeti(L, -1, 1);
     lua_call(L, 0, 0);
     return 0;
@@ -348,7 +346,7 @@ static int signal_fire_p(lua_State *L)
 {
     lev_signal *g = (lev_signal *)lua_touserdata(L, 1);
     lua_rawgeti(L, LUA_REGISTRYINDEX, g->anchor);
-    lev_getuv(L, -1);
+    lsmpp_getuv(L, -1);
     lua_rawgeti(L, -1, 1);
     lua_pushinteger(L, g->w.signum);
     lua_call(L, 1, 0);
@@ -400,258 +398,7 @@ static int signal_active(lua_State *L)
     return 1;
 }
 
-/* ---- options ------------------------------------------------------------- */
-
-void lev_check_keys(lua_State *L, int idx, const char *what, const char *const *names)
-{
-    idx = lua_absindex(L, idx);
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "%s: option keys must be strings, got %s", what, luaL_typename(L, -1));
-        const char *key = lua_tostring(L, -1);
-        const char *const *n = names;
-        while (*n && strcmp(*n, key) != 0)
-            n++;
-        if (*n == NULL)
-            luaL_error(L, "%s: unknown option '%s'", what, key);
-    }
-}
-
-smpp_ms lev_opt_ms(lua_State *L, int idx, const char *key)
-{
-    lua_Number v = lua_tonumber(L, idx);
-    if (lua_type(L, idx) != LUA_TNUMBER || !(v >= 0 && v < 1e9))
-        luaL_error(L, "option '%s': seconds >= 0 expected, got %s", key,
-                   lua_type(L, idx) == LUA_TNUMBER ? "a negative or huge number"
-                                                   : luaL_typename(L, idx));
-    return (smpp_ms)(v * 1000.0 + 0.5);
-}
-
-uint32_t lev_opt_u32(lua_State *L, int idx, const char *key, uint32_t min, uint32_t max)
-{
-    int64_t v = 0;
-    if (!lsmpp_get_integer(L, idx, &v))
-        luaL_error(L, "option '%s': integer expected, got %s", key, luaL_typename(L, idx));
-    if (v < (int64_t)min || v > (int64_t)max)
-        luaL_error(L, "option '%s': %d out of range %d..%d", key, (int)v, (int)min, (int)max);
-    return (uint32_t)v;
-}
-
-void lev_check_config(lua_State *L, const smpp_session_config *cfg, const char *what)
-{
-    smpp_error err;
-    smpp_session *probe = smpp_session_new(cfg, 0, &err);
-    if (probe == NULL) {
-        if (err.code == SMPP_ERR_NOMEM)
-            luaL_error(L, "not enough memory");
-        luaL_error(L, "%s: %s", what, err.msg);
-    }
-    smpp_session_free(probe);
-}
-
-void lev_opt_string(lua_State *L, int idx, const char *key, char *dst, size_t size)
-{
-    size_t len;
-    if (lua_type(L, idx) != LUA_TSTRING)
-        luaL_error(L, "option '%s': string expected, got %s", key, luaL_typename(L, idx));
-    const char *s = lua_tolstring(L, idx, &len);
-    if (len >= size)
-        luaL_error(L, "option '%s': at most %d bytes", key, (int)size - 1);
-    if (strlen(s) != len)
-        luaL_error(L, "option '%s': embedded NUL", key);
-    memcpy(dst, s, len + 1);
-}
-
-/* The session settings ev.client{} and ev.server{} share: one table so the
- * two read them alike. A key a role does not take never gets here:
- * lev_check_keys refused it first. */
-static const struct {
-    const char *key;
-    size_t offset;     /* in smpp_session_config */
-    uint32_t min, max; /* integers; both 0 for seconds */
-} session_opts[] = {
-    {"window", offsetof(smpp_session_config, window), 1, 65535},
-    {"queue_size", offsetof(smpp_session_config, queue_max), 0, 100000000},
-    {"max_pdu", offsetof(smpp_session_config, max_pdu), 64, 16u << 20},
-    {"connect_timeout", offsetof(smpp_session_config, connect_timeout_ms), 0, 0},
-    {"bind_timeout", offsetof(smpp_session_config, bind_timeout_ms), 0, 0},
-    {"response_timeout", offsetof(smpp_session_config, response_timeout_ms), 0, 0},
-    {"enquire_link_interval", offsetof(smpp_session_config, enquire_link_ms), 0, 0},
-    {"idle_timeout", offsetof(smpp_session_config, idle_timeout_ms), 0, 0},
-};
-
-void lev_opt_session(lua_State *L, int idx, smpp_session_config *cfg)
-{
-    size_t i;
-
-    idx = lua_absindex(L, idx);
-    for (i = 0; i < sizeof(session_opts) / sizeof(session_opts[0]); i++) {
-        char *field = (char *)cfg + session_opts[i].offset;
-
-        lua_getfield(L, idx, session_opts[i].key);
-        if (!lua_isnil(L, -1)) {
-            if (session_opts[i].max == 0) {
-                smpp_ms ms = lev_opt_ms(L, -1, session_opts[i].key);
-                memcpy(field, &ms, sizeof(ms));
-            } else {
-                uint32_t v = lev_opt_u32(L, -1, session_opts[i].key, session_opts[i].min,
-                                         session_opts[i].max);
-                memcpy(field, &v, sizeof(v));
-            }
-        }
-        lua_pop(L, 1);
-    }
-}
-
-void lev_pdu_defaults(smpp_pdu *pdu, uint32_t command_id)
-{
-    smpp_pdu_clear(pdu);
-    pdu->command_id = command_id;
-    pdu->service_type.ptr = (const uint8_t *)"MSG";
-    pdu->service_type.len = 3;
-    pdu->source_addr_ton = 1;
-    pdu->source_addr_npi = 1;
-    pdu->dest_addr_ton = 1;
-    pdu->dest_addr_npi = 1;
-    if (command_id == SMPP_SUBMIT_SM)
-        pdu->registered_delivery = 1; /* the point of an OTP is its receipt */
-}
-
-int lev_get_status(lua_State *L, int idx, uint32_t *status)
-{
-    int64_t v = 0;
-    if (lsmpp_get_integer(L, idx, &v)) {
-        if (v < 0 || v > 0xFFFFFFFFll)
-            return -1;
-        *status = (uint32_t)v;
-        return 0;
-    }
-    if (lua_type(L, idx) == LUA_TSTRING) {
-        size_t len;
-        const char *name = lua_tolstring(L, idx, &len);
-        int found = 0;
-        *status = smpp_status_value(name, len, &found);
-        return found ? 0 : -1;
-    }
-    return -1;
-}
-
-/* ---- results and reasons --------------------------------------------------- */
-
-void lev_push_reason(lua_State *L, smpp_reason reason, const char *detail)
-{
-    switch (reason) {
-    case SMPP_REASON_CONNECT_REFUSED:
-        lua_pushliteral(L, "connection refused");
-        break;
-    case SMPP_REASON_CONNECT_TIMEOUT:
-        lua_pushliteral(L, "connect timeout");
-        break;
-    case SMPP_REASON_DNS:
-        lua_pushfstring(L, "dns failure: %s", detail && *detail ? detail : "unknown");
-        break;
-    case SMPP_REASON_CONNECT_ERROR:
-        lua_pushfstring(L, "connect error: %s", detail && *detail ? detail : "unknown");
-        break;
-    case SMPP_REASON_BIND_TIMEOUT:
-        lua_pushliteral(L, "bind timeout");
-        break;
-    case SMPP_REASON_AUTH:
-        lua_pushliteral(L, "authentication failed");
-        break;
-    case SMPP_REASON_CONNECTION_LOST:
-        lua_pushliteral(L, "connection lost");
-        break;
-    case SMPP_REASON_CLOSED:
-        lua_pushliteral(L, "closed");
-        break;
-    default:
-        lua_pushstring(L, smpp_reason_name(reason));
-        break;
-    }
-}
-
-int lev_push_result(lua_State *L, const smpp_event *ev)
-{
-    switch (ev->outcome) {
-    case SMPP_OUTCOME_RESPONSE:
-        if (ev->status == 0) {
-            lua_createtable(L, 0, 2);
-            if (ev->pdu != NULL && ev->pdu->message_id.ptr != NULL)
-                lua_pushlstring(L, (const char *)ev->pdu->message_id.ptr, ev->pdu->message_id.len);
-            else
-                lua_pushliteral(L, "");
-            lua_setfield(L, -2, "message_id");
-            lsmpp_push_u32(L, ev->sequence_number);
-            lua_setfield(L, -2, "sequence_number");
-            return 1;
-        }
-        lua_pushnil(L);
-        lsmpp_push_status(L, ev->status);
-        lsmpp_push_u32(L, ev->status);
-        return 3;
-    case SMPP_OUTCOME_NACK:
-        lua_pushnil(L);
-        lsmpp_push_status(L, ev->status);
-        lsmpp_push_u32(L, ev->status);
-        lua_pushliteral(L, "generic_nack");
-        return 4;
-    case SMPP_OUTCOME_TIMEOUT:
-        lua_pushnil(L);
-        lua_pushliteral(L, "timeout");
-        return 2;
-    case SMPP_OUTCOME_LOST:
-        lua_pushnil(L);
-        lua_pushliteral(L, "connection lost");
-        return 2;
-    case SMPP_OUTCOME_NOT_SENT:
-        lua_pushnil(L);
-        lua_pushliteral(L, "not sent");
-        return 2;
-    case SMPP_OUTCOME_CLOSED:
-    default:
-        lua_pushnil(L);
-        lua_pushliteral(L, "closed");
-        return 2;
-    }
-}
-
-void lev_push_stats(lua_State *L, const smpp_session_stats *st, uint64_t receipts, int server)
-{
-    lua_createtable(L, 0, 12);
-#define SET(name, v)                                                                               \
-    do {                                                                                           \
-        lua_pushnumber(L, (lua_Number)(v));                                                        \
-        lua_setfield(L, -2, name);                                                                 \
-    } while (0)
-#if LUA_VERSION_NUM >= 503
-#undef SET
-#define SET(name, v)                                                                               \
-    do {                                                                                           \
-        lua_pushinteger(L, (lua_Integer)(v));                                                      \
-        lua_setfield(L, -2, name);                                                                 \
-    } while (0)
-#endif
-    SET("submitted", st->submitted);
-    SET("sent", st->sent);
-    SET("succeeded", st->succeeded);
-    SET("failed", st->failed);
-    SET("in_flight", st->in_flight);
-    SET("queued", st->queued);
-    SET("bytes_in", st->bytes_in);
-    SET("bytes_out", st->bytes_out);
-    SET("enquire_links", st->enquire_links_sent);
-    if (server)
-        SET("requests", st->requests_in);
-    else
-        SET("receipts", receipts);
-    SET("delivered_in", st->delivered_in);
-#undef SET
-}
-
-/* ---- module ---------------------------------------------------------------- */
+/* ---- objects --------------------------------------------------------------- */
 
 void lev_new_metatable(lua_State *L, const char *name, const luaL_Reg *methods, int nup)
 {
@@ -676,10 +423,24 @@ int lev_new_uv(lua_State *L, int self, int count)
     lua_rawseti(L, -2, LEV_UV_ARGS);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_rawseti(L, -2, LEV_UV_CTX);
-    lev_setuv(L, self);
-    lev_getuv(L, self);
+    lsmpp_setuv(L, self);
+    lsmpp_getuv(L, self);
     return lua_gettop(L);
 }
+
+void lev_check_config(lua_State *L, const smpp_session_config *cfg, const char *what)
+{
+    smpp_error err;
+    smpp_session *probe = smpp_session_new(cfg, 0, &err);
+    if (probe == NULL) {
+        if (err.code == SMPP_ERR_NOMEM)
+            luaL_error(L, "not enough memory");
+        luaL_error(L, "%s: %s", what, err.msg);
+    }
+    smpp_session_free(probe);
+}
+
+/* ---- module ---------------------------------------------------------------- */
 
 static void lev_open_timer(lua_State *L)
 {

@@ -20,35 +20,12 @@
 #include <ev.h>
 
 #include "lsmpp_compat.h"
+#include "lsmpp_glue.h"
 #include "smpp_session.h"
 
 #define LEV_CLIENT_MT "smpp.ev.client"
 #define LEV_SERVER_MT "smpp.ev.server"
 #define LEV_CONN_MT "smpp.ev.conn"
-
-/* User values: 5.4 has numbered ones, 5.2/5.3 one value, 5.1 the fenv.
- * Every object here keeps a single table there. */
-static inline void lev_setuv(lua_State *L, int idx)
-{
-#if LUA_VERSION_NUM >= 504
-    lua_setiuservalue(L, idx, 1);
-#elif LUA_VERSION_NUM >= 502
-    lua_setuservalue(L, idx);
-#else
-    lua_setfenv(L, idx);
-#endif
-}
-
-static inline void lev_getuv(lua_State *L, int idx)
-{
-#if LUA_VERSION_NUM >= 504
-    lua_getiuservalue(L, idx, 1);
-#elif LUA_VERSION_NUM >= 502
-    lua_getuservalue(L, idx);
-#else
-    lua_getfenv(L, idx);
-#endif
-}
 
 /* Slots every user value table of a client or a server starts with; the
  * owner's own slots follow from LEV_UV_OWN. The link finds a request's
@@ -109,42 +86,10 @@ void lev_new_metatable(lua_State *L, const char *name, const luaL_Reg *methods, 
  * set up. Leaves the table on the stack; returns its index. */
 int lev_new_uv(lua_State *L, int self, int count);
 
-/* Seconds option (number >= 0) to ms; raises naming the key. */
-smpp_ms lev_opt_ms(lua_State *L, int idx, const char *key);
-/* Unsigned integer option in [min, max]; raises naming the key. */
-uint32_t lev_opt_u32(lua_State *L, int idx, const char *key, uint32_t min, uint32_t max);
 /* Let the session judge cfg now, so that a bad setting raises
  * "<what>: <why>" from the constructor (misuse) rather than coming back
  * later from bind or accept. */
 void lev_check_config(lua_State *L, const smpp_session_config *cfg, const char *what);
-/* A string option copied into dst (size bytes with the NUL); raises
- * naming the key. */
-void lev_opt_string(lua_State *L, int idx, const char *key, char *dst, size_t size);
-/* Clear pdu and give it the gateway's defaults for a submit_sm (a client's:
- * registered_delivery 1, the point of an OTP is its receipt) or a
- * deliver_sm (PROTOCOL.md: service_type MSG, TON/NPI 1/1 both ways, empty
- * source_addr, data_coding 0); the caller's table overlays them. */
-void lev_pdu_defaults(smpp_pdu *pdu, uint32_t command_id);
-
-/* Read the session settings both roles share (window, queue_size,
- * max_pdu, the timeouts, enquire_link_interval) from the options table at
- * idx into cfg; absent keys keep cfg's values. Raises naming a bad key. */
-void lev_opt_session(lua_State *L, int idx, smpp_session_config *cfg);
-/* Raise "<what>: unknown option '<key>'" for every key of the table at
- * idx not in names (NULL-terminated). */
-void lev_check_keys(lua_State *L, int idx, const char *what, const char *const *names);
-
-/* Text for a reason as bind callbacks and on_close show it. detail is
- * the resolver's or the OS's message for DNS / CONNECT_ERROR. */
-void lev_push_reason(lua_State *L, smpp_reason reason, const char *detail);
-/* Push a RESULT event as (res, err, status[, "generic_nack"]); returns
- * the number of values pushed. */
-int lev_push_result(lua_State *L, const smpp_event *ev);
-/* Parse a status given as an integer or a name ("ESME_RSYSERR"). */
-int lev_get_status(lua_State *L, int idx, uint32_t *status);
-/* Stats into a new table; server != 0 adds the server-only counters. */
-void lev_push_stats(lua_State *L, const smpp_session_stats *st, uint64_t receipts, int server);
-
 /* Register the client's and the server's metatables; the module context is
  * on top of the stack (popped). */
 void lev_open_client(lua_State *L);

@@ -38,8 +38,8 @@ typedef struct lev_client {
     unsigned started : 1; /* bind was called */
     uint64_t receipts;
     smpp_session_stats last; /* the session's stats when it ended */
+    smpp_reason ended_by;    /* and why it ended */
     lev_lookup *lookup;      /* the host name's lookup while it runs */
-    char detail[128];        /* the resolver's error text */
 } lev_client;
 
 #define CTX_UP(L) ((lev_ctx *)lua_touserdata((L), lua_upvalueindex(1)))
@@ -49,18 +49,12 @@ static lev_client *check_client(lua_State *L)
     return (lev_client *)luaL_checkudata(L, 1, LEV_CLIENT_MT);
 }
 
-static smpp_ms now_ms(lev_client *c)
-{
-    return smpp_ev_now_ms(&c->link.io);
-}
-
 /* ---- connect ---------------------------------------------------------- */
 
 static void dns_failed(lev_client *c, int rc, int sys_errno)
 {
-    snprintf(c->detail, sizeof c->detail, "%s",
-             rc == EAI_SYSTEM ? strerror(sys_errno) : gai_strerror(rc));
-    smpp_session_fail(c->link.s, SMPP_REASON_DNS, now_ms(c));
+    lev_link_fail(&c->link, SMPP_REASON_DNS,
+                  rc == EAI_SYSTEM ? strerror(sys_errno) : gai_strerror(rc));
 }
 
 /* The owner is done with the lookup (closed, timed out, collected): its
@@ -121,8 +115,9 @@ static void connect_start(lev_client *c)
     int err = 0;
     c->lookup = lev_lookup_start(c->link.ctx, c->host, port, resolved, c, &err);
     if (c->lookup == NULL) {
-        snprintf(c->detail, sizeof c->detail, "cannot start a lookup: %s", strerror(err));
-        smpp_session_fail(c->link.s, SMPP_REASON_DNS, now_ms(c));
+        char detail[128];
+        snprintf(detail, sizeof detail, "cannot start a lookup: %s", strerror(err));
+        lev_link_fail(&c->link, SMPP_REASON_DNS, detail);
     }
 }
 
@@ -145,68 +140,56 @@ static void no_handler_line(lua_State *L, int t, int receipt)
     lua_pop(L, 2);
 }
 
-/* The detail of a failure to reach the gateway: the resolver's, or the
- * OS's for a connect error. */
-static const char *reason_detail(lev_client *c, smpp_reason reason)
+/* The bind callback runs once: take it out and put it under the event's
+ * values past their kind; returns their count, or -1 for no callback. */
+static int take_bind_cb(lua_State *L, lev_link *k, int uv, int n)
 {
-    return reason == SMPP_REASON_CONNECT_ERROR ? strerror(c->link.connect_errno) : c->detail;
+    int argc = lev_link_handler(L, k, uv, UV_BIND_CB, n, 0);
+    lua_pushnil(L);
+    lua_rawseti(L, uv, UV_BIND_CB);
+    return argc;
 }
 
-static void client_event(lua_State *L, lev_link *k, const smpp_event *ev, int uv)
+static void client_event(lua_State *L, lev_link *k, const smpp_event *ev, int uv, int n)
 {
     lev_client *c = (lev_client *)k;
-    smpp_receipt r;
+    int argc;
 
     switch (ev->type) {
     case SMPP_EV_BOUND:
-    case SMPP_EV_BIND_FAILED:
-        /* The bind callback runs once: take it out before calling. */
-        lua_rawgeti(L, uv, UV_BIND_CB);
-        lua_pushnil(L);
-        lua_rawseti(L, uv, UV_BIND_CB);
-        if (lua_isnil(L, -1))
+        argc = take_bind_cb(L, k, uv, n);
+        if (argc < 0)
             return;
-        if (ev->type == SMPP_EV_BOUND) {
-            lua_pushboolean(L, 1);
-            lua_call(L, 1, 0);
-        } else if (ev->reason == SMPP_REASON_BIND_STATUS) {
-            lua_pushnil(L);
-            lsmpp_push_status(L, ev->status);
-            lsmpp_push_u32(L, ev->status);
-            lua_call(L, 3, 0);
-        } else {
-            lua_pushnil(L);
-            lev_push_reason(L, ev->reason, reason_detail(c, ev->reason));
-            lua_call(L, 2, 0);
-        }
+        lua_pushboolean(L, 1);
+        lua_call(L, 1, 0);
+        return;
+    case SMPP_EV_BIND_FAILED:
+        argc = take_bind_cb(L, k, uv, n);
+        if (argc < 0)
+            return;
+        /* cb(nil, err [, status]) */
+        lua_pushnil(L);
+        lua_insert(L, -argc - 1);
+        lua_call(L, argc + 1, 0);
         return;
     case SMPP_EV_DELIVER: {
-        int receipt = lsmpp_is_receipt(ev->pdu, &r);
-        if (receipt) {
+        /* "receipt", r or "deliver", pdu */
+        int receipt = strcmp(lua_tostring(L, -n), "receipt") == 0;
+        if (receipt)
             c->receipts++;
-            lsmpp_push_receipt(L, ev->pdu);
-            lua_rawgeti(L, uv, UV_ON_RECEIPT);
-        } else {
-            lsmpp_push_pdu(L, ev->pdu);
-            lua_rawgeti(L, uv, UV_ON_DELIVER);
-        }
-        if (lua_isnil(L, -1)) {
-            no_handler_line(L, lua_gettop(L) - 1, receipt);
-            return;
-        }
-        lua_insert(L, -2);
-        lua_call(L, 1, 0);
+        argc = lev_link_handler(L, k, uv, receipt ? UV_ON_RECEIPT : UV_ON_DELIVER, n, 0);
+        if (argc < 0)
+            no_handler_line(L, lua_gettop(L), receipt);
+        else
+            lua_call(L, argc, 0);
         return;
     }
     case SMPP_EV_CLOSED:
-        lua_rawgeti(L, uv, UV_ON_CLOSE);
-        if (lua_isnil(L, -1))
-            return;
-        lev_push_reason(L, ev->reason, reason_detail(c, ev->reason));
-        lua_call(L, 1, 0);
+        argc = lev_link_handler(L, k, uv, UV_ON_CLOSE, n, 0);
+        if (argc >= 0)
+            lua_call(L, argc, 0);
         return;
     default:
-        /* UNBOUND: a CLOSED event follows, which is what users see. */
         return;
     }
 }
@@ -215,7 +198,7 @@ static void client_push_uv(lua_State *L, lev_link *k)
 {
     lev_link_push_self(L, k);
     if (!lua_isnil(L, -1)) {
-        lev_getuv(L, -1);
+        lsmpp_getuv(L, -1);
         lua_remove(L, -2);
     }
 }
@@ -224,8 +207,10 @@ static void client_closed(lua_State *L, lev_link *k)
 {
     lev_client *c = (lev_client *)k;
     (void)L;
-    if (k->s)
+    if (k->s) {
         smpp_session_get_stats(k->s, &c->last);
+        c->ended_by = smpp_session_close_reason(k->s);
+    }
     cancel_lookup(c);
 }
 
@@ -249,7 +234,7 @@ static int client_bind(lua_State *L)
         lua_pushliteral(L, "bind already called");
         return 2;
     }
-    lev_getuv(L, 1);
+    lsmpp_getuv(L, 1);
     int uv = lua_gettop(L);
     lua_rawgeti(L, uv, UV_PASSWORD);
     c->cfg.password = lua_tostring(L, -1);
@@ -257,7 +242,7 @@ static int client_bind(lua_State *L)
     /* The session is made here, not in ev.client{}: its connect timeout
      * starts counting when it is made. */
     smpp_error err;
-    smpp_session *s = smpp_session_new(&c->cfg, now_ms(c), &err);
+    smpp_session *s = smpp_session_new(&c->cfg, smpp_ev_now_ms(&c->link.io), &err);
     c->cfg.password = NULL;
     if (s == NULL) {
         if (err.code == SMPP_ERR_NOMEM)
@@ -289,8 +274,20 @@ static int client_bind(lua_State *L)
 static int client_submit(lua_State *L)
 {
     lev_client *c = check_client(L);
-    return lev_link_submit(L, &c->link, SMPP_SUBMIT_SM,
-                           c->started || c->link.closed ? "closed" : "not bound: call bind first");
+    /* With the session gone, what it would have said: "not sent" once the
+     * link ended by itself, "closed" after the program's close. */
+    const char *gone = "not bound: call bind first";
+    if (c->started)
+        gone = c->ended_by == SMPP_REASON_CLOSED ? "closed" : "not sent";
+    else if (c->link.closed)
+        gone = "closed";
+    return lev_link_submit(L, &c->link, gone);
+}
+
+static int client_error(lua_State *L)
+{
+    lev_link_push_error(L, &check_client(L)->link);
+    return 1;
 }
 
 static int set_handler(lua_State *L, int slot)
@@ -299,7 +296,7 @@ static int set_handler(lua_State *L, int slot)
     if (!lua_isnoneornil(L, 2))
         luaL_checktype(L, 2, LUA_TFUNCTION);
     lua_settop(L, 2);
-    lev_getuv(L, 1);
+    lsmpp_getuv(L, 1);
     lua_rawgeti(L, 3, slot);
     lua_pushvalue(L, 2);
     lua_rawseti(L, 3, slot);
@@ -361,7 +358,7 @@ static int client_stats(lua_State *L)
     smpp_session_stats st = c->last;
     if (c->link.s)
         smpp_session_get_stats(c->link.s, &st);
-    lev_push_stats(L, &st, c->receipts, 0);
+    lsmpp_push_stats(L, &st, c->receipts, 0);
     return 1;
 }
 
@@ -388,6 +385,7 @@ static const char *const client_options[] = {"host",
                                              "response_timeout",
                                              "enquire_link_interval",
                                              "max_pdu",
+                                             "output_buffer",
                                              "trace",
                                              NULL};
 
@@ -396,7 +394,7 @@ int lev_client_new(lua_State *L)
     lev_ctx *ctx = CTX_UP(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    lev_check_keys(L, 1, "smpp.ev.client", client_options);
+    lsmpp_check_keys(L, 1, "smpp.ev.client", client_options);
 
     lev_client *c = (lev_client *)lua_newuserdatauv(L, sizeof *c, 1);
     memset(c, 0, sizeof *c);
@@ -410,27 +408,27 @@ int lev_client_new(lua_State *L)
     c->port = 2775;
     lua_getfield(L, 1, "host");
     if (!lua_isnil(L, -1))
-        lev_opt_string(L, -1, "host", c->host, sizeof c->host);
+        lsmpp_opt_string(L, -1, "host", c->host, sizeof c->host);
     lua_getfield(L, 1, "port");
     if (!lua_isnil(L, -1))
-        c->port = (int)lev_opt_u32(L, -1, "port", 1, 65535);
+        c->port = (int)lsmpp_opt_u32(L, -1, "port", 1, 65535);
     lua_getfield(L, 1, "system_id");
     if (lua_isnil(L, -1))
         luaL_error(L, "option 'system_id' is required");
-    lev_opt_string(L, -1, "system_id", c->system_id, sizeof c->system_id);
+    lsmpp_opt_string(L, -1, "system_id", c->system_id, sizeof c->system_id);
     lua_getfield(L, 1, "password");
     if (lua_isnil(L, -1))
         luaL_error(L, "option 'password' is required");
     {
         char pw[9];
-        lev_opt_string(L, -1, "password", pw, sizeof pw);
+        lsmpp_opt_string(L, -1, "password", pw, sizeof pw);
         memset(pw, 0, sizeof pw);
     }
     lua_rawseti(L, uv, UV_PASSWORD);
     lua_getfield(L, 1, "system_type");
     if (!lua_isnil(L, -1))
-        lev_opt_string(L, -1, "system_type", c->system_type, sizeof c->system_type);
-    lev_opt_session(L, 1, &c->cfg);
+        lsmpp_opt_string(L, -1, "system_type", c->system_type, sizeof c->system_type);
+    lsmpp_opt_session(L, 1, &c->cfg);
     lua_getfield(L, 1, "trace");
     if (!lua_isnil(L, -1)) {
         if (!lua_isfunction(L, -1))
@@ -463,6 +461,7 @@ void lev_open_client(lua_State *L)
                                        {"close", client_close},
                                        {"state", client_state},
                                        {"stats", client_stats},
+                                       {"error", client_error},
                                        {"__gc", client_gc},
                                        {"__close", client_close_now},
                                        {"__tostring", client_tostring},

@@ -270,12 +270,20 @@ static void link_connect_next(lev_link *k, int last)
         close(fd);
     }
     link_free_addrs(k);
-    k->connect_errno = last;
-    smpp_session_fail(k->s,
-                      last == ECONNREFUSED ? SMPP_REASON_CONNECT_REFUSED
-                      : last == ETIMEDOUT  ? SMPP_REASON_CONNECT_TIMEOUT
-                                           : SMPP_REASON_CONNECT_ERROR,
-                      link_now(k));
+    if (last == ECONNREFUSED)
+        lev_link_fail(k, SMPP_REASON_CONNECT_REFUSED, NULL);
+    else if (last == ETIMEDOUT)
+        lev_link_fail(k, SMPP_REASON_CONNECT_TIMEOUT, NULL);
+    else
+        lev_link_fail(k, SMPP_REASON_CONNECT_ERROR, strerror(last));
+}
+
+void lev_link_fail(lev_link *k, smpp_reason reason, const char *detail)
+{
+    free(k->detail);
+    /* Out of memory, the text says "unknown": the reason still shows. */
+    k->detail = detail != NULL ? strdup(detail) : NULL;
+    smpp_session_fail(k->s, reason, link_now(k));
 }
 
 void lev_link_connect(lev_link *k, struct addrinfo *ai)
@@ -339,59 +347,47 @@ static void unref_callback(lua_State *L, int uv, int token)
     lua_pop(L, 1);
 }
 
-/* Call a RESULT event's callback with the result values and, when the
- * request carried an extra argument, that as the fifth, after the result
- * padded with nils. Both are released before the call. */
-static void call_result(lua_State *L, int uv, const smpp_event *ev)
+/* Call a RESULT event's callback with the event's values (the n on top
+ * of the stack: "result", token, then lsmpp_push_result's) past the kind
+ * and the token and, when the request carried an extra argument, that as
+ * the fifth, after the result padded with nils. Both are released before
+ * the call. */
+static void call_result(lua_State *L, int uv, const smpp_event *ev, int n)
 {
     int ref = (int)ev->token;
     if (ref == 0)
         return;
     lua_rawgeti(L, uv, LEV_UV_CBS);
-    int cbs = lua_gettop(L);
-    lua_rawgeti(L, cbs, ref); /* cbs + 1: the callback */
-    luaL_unref(L, cbs, ref);
+    lua_rawgeti(L, -1, ref);
+    luaL_unref(L, -2, ref);
+    lua_replace(L, -n - 2); /* the callback over the kind */
+    lua_pop(L, 1);
     lua_rawgeti(L, uv, LEV_UV_ARGS);
-    int args = lua_gettop(L);
-    lua_rawgeti(L, args, ref); /* args + 1: its argument, or nil */
+    lua_rawgeti(L, -1, ref);
     int has_arg = !lua_isnil(L, -1);
     /* Cleared before the call: a submit from the callback reuses ref. */
     if (has_arg) {
         lua_pushnil(L);
-        lua_rawseti(L, args, ref);
+        lua_rawseti(L, -3, ref);
     }
-    if (lua_isnil(L, cbs + 1))
+    lua_replace(L, -n - 1); /* the argument over the token */
+    lua_pop(L, 1);
+    if (lua_isnil(L, -n))
         return;
-    lua_pushvalue(L, cbs + 1);
-    int n = lev_push_result(L, ev);
+    /* Stack: callback, argument, the result's n - 2 values. */
+    n -= 2;
     if (has_arg) {
         /* A fixed place whatever the outcome: the fifth argument. */
         for (; n < 4; n++)
             lua_pushnil(L);
-        lua_pushvalue(L, args + 1);
+        lua_pushvalue(L, -n - 1);
         n++;
     }
+    lua_remove(L, -n - 1);
     lua_call(L, n, 0);
 }
 
-static int submit_error(lua_State *L, const smpp_error *err)
-{
-    lua_pushnil(L);
-    switch (err->code) {
-    case SMPP_ERR_QUEUE_FULL:
-        lua_pushliteral(L, "queue full");
-        break;
-    case SMPP_ERR_STATE:
-        lua_pushliteral(L, "closed");
-        break;
-    default:
-        lua_pushstring(L, err->msg);
-        break;
-    }
-    return 2;
-}
-
-int lev_link_submit(lua_State *L, lev_link *k, uint32_t command_id, const char *no_session)
+int lev_link_submit(lua_State *L, lev_link *k, const char *no_session)
 {
     luaL_checktype(L, 2, LUA_TTABLE);
     if (!lua_isnoneornil(L, 3))
@@ -404,36 +400,25 @@ int lev_link_submit(lua_State *L, lev_link *k, uint32_t command_id, const char *
         lua_pushstring(L, no_session);
         return 2;
     }
-
-    /* The gateway's defaults (PROTOCOL.md), overlaid by whatever the
-     * caller's table says. */
-    smpp_pdu pdu;
-    lsmpp_scratch scratch;
-    smpp_error err;
-    lev_pdu_defaults(&pdu, command_id);
-    int rc = lsmpp_fill_pdu(L, 2, &pdu, &scratch, &err);
-    if (rc == 0 && pdu.command_id != command_id) {
-        lua_pushnil(L);
-        lua_pushstring(L, command_id == SMPP_SUBMIT_SM
-                              ? "command: a client submits submit_sm only"
-                              : "command: a server delivers deliver_sm only");
+    k->ops->push_uv(L, k);
+    int uv = lua_gettop(L);
+    int token = ref_callback(L, uv, 3, 4);
+    if (lsmpp_submit(L, k->s, 2, (uint64_t)token, link_now(k)) != 0) {
+        unref_callback(L, uv, token);
         return 2;
     }
-    if (rc == 0) {
-        k->ops->push_uv(L, k);
-        int uv = lua_gettop(L);
-        int token = ref_callback(L, uv, 3, 4);
-        rc = smpp_session_submit(k->s, &pdu, (uint64_t)token, link_now(k), &err);
-        if (rc != 0)
-            unref_callback(L, uv, token);
-    }
-    if (rc == SMPP_ERR_NOMEM)
-        return luaL_error(L, "not enough memory");
-    if (rc != 0)
-        return submit_error(L, &err);
     lev_link_queued(L, k);
     lua_pushboolean(L, 1);
     return 1;
+}
+
+void lev_link_push_error(lua_State *L, lev_link *k)
+{
+    const char *e = k->s != NULL ? smpp_session_error(k->s) : k->error;
+    if (e != NULL && *e != '\0')
+        lua_pushstring(L, e);
+    else
+        lua_pushnil(L);
 }
 
 /* ---- tracing --------------------------------------------------------------------- */
@@ -553,11 +538,30 @@ static int link_event_p(lua_State *L)
     if (lua_isnil(L, -1))
         return 0;
     int uv = lua_gettop(L);
+    /* The values core.session's next_event gives, made by the same glue. */
+    int n = lsmpp_push_event(L, call->ev, 0, k->detail);
+    if (n == 0)
+        return 0; /* UNBOUND: CLOSED follows, which is what users see */
     if (call->ev->type == SMPP_EV_RESULT)
-        call_result(L, uv, call->ev);
+        call_result(L, uv, call->ev, n);
     else
-        k->ops->event(L, k, call->ev, uv);
+        k->ops->event(L, k, call->ev, uv, n);
     return 0;
+}
+
+int lev_link_handler(lua_State *L, lev_link *k, int uv, int slot, int n, int self)
+{
+    lua_rawgeti(L, uv, slot);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return -1;
+    }
+    lua_replace(L, -n - 1);
+    if (!self)
+        return n - 1;
+    lev_link_push_self(L, k);
+    lua_insert(L, -n);
+    return n;
 }
 
 /* The end of a link, whichever way it ends: close the socket, tell the
@@ -572,6 +576,10 @@ static void link_end(lua_State *L, lev_link *k)
     k->closed = 1;
     k->ops->closed(L, k);
     if (k->s) {
+        const char *e = smpp_session_error(k->s);
+        /* Out of memory, error() says nil: nothing else is lost. */
+        if (*e != '\0')
+            k->error = strdup(e);
         smpp_session_free(k->s);
         k->s = NULL;
     }
@@ -715,6 +723,11 @@ void lev_link_shutdown(lua_State *L, lev_link *k, lev_shutdown how)
         lua_pop(L, 1);
     }
     link_end(L, k);
+    if (how == LEV_GC) {
+        free(k->detail);
+        free(k->error);
+        k->detail = k->error = NULL;
+    }
 }
 
 /* ---- watchers ------------------------------------------------------------------- */

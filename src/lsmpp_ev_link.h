@@ -31,11 +31,11 @@ struct addrinfo;
 struct lev_link;
 
 typedef struct lev_link_ops {
-    /* An event the link does not handle itself (every type but RESULT),
-     * run inside lua_pcall with the owner's user value table at uv.
-     * Converts the event to Lua values before any Lua code runs (the
-     * event's pdu dies at the next session call). May raise. */
-    void (*event)(lua_State *L, struct lev_link *k, const smpp_event *ev, int uv);
+    /* An event the link does not handle itself (every type but RESULT
+     * and UNBOUND), run inside lua_pcall with the owner's user value table
+     * at uv and, above it, the n values lsmpp_push_event made of the event
+     * (kind first), as core.session's next_event gives them. May raise. */
+    void (*event)(lua_State *L, struct lev_link *k, const smpp_event *ev, int uv, int n);
     /* Push the user value table holding the link's LEV_UV_* slots, or nil
      * when it is gone. */
     void (*push_uv)(lua_State *L, struct lev_link *k);
@@ -69,11 +69,14 @@ typedef struct lev_link {
     /* On ctx->dirty iff dirty_prev != NULL (O(1) removal at close). */
     struct lev_link *dirty_next;
     struct lev_link **dirty_prev;
-    /* Addresses still to try while connecting, and the errno of the last
-     * one that failed (the detail of "connect error: ..."). */
+    /* Addresses still to try while connecting. */
     struct addrinfo *ai_list;
     struct addrinfo *ai_next;
-    int connect_errno;
+    /* Heap copies, NULL for none: the resolver's or the OS's text for a
+     * link that never came up ("dns failure: <detail>"), and the session's
+     * sticky error once the session is gone (lev_link_push_error). */
+    char *detail;
+    char *error;
     unsigned connecting : 1; /* a non-blocking connect is in progress */
     unsigned closed : 1;     /* ended (or never opened and closed) */
     unsigned tracing : 1;
@@ -99,8 +102,20 @@ int lev_link_open(lua_State *L, lev_link *k, int idx, smpp_session *s, int trace
 void lev_link_start(lev_link *k, int fd);
 /* Connect to the addresses of ai in turn (the link owns the list now),
  * until one connects; the session hears connected, or fail with "connection
- * refused", "connect timeout" or "connect error" (errno in connect_errno). */
+ * refused", "connect timeout" or "connect error" (the OS's text as detail). */
 void lev_link_connect(lev_link *k, struct addrinfo *ai);
+/* Fail the session for a reason the driver found (DNS, connect), detail
+ * (copied; NULL for none) completing its text in bind_failed and closed. */
+void lev_link_fail(lev_link *k, smpp_reason reason, const char *detail);
+/* Push the session's sticky error (what last failed to frame or decode),
+ * also after the link ended, or nil when there was none. */
+void lev_link_push_error(lua_State *L, lev_link *k);
+/* For an owner's event: put the handler at uv[slot] under the event's
+ * values past its kind (the n values on top of the stack; the kind gives
+ * way to it), with the link's userdata first when self. Returns the
+ * number of arguments for the call, or -1 (the stack as it was) when the
+ * slot holds nil. */
+int lev_link_handler(lua_State *L, lev_link *k, int uv, int slot, int n, int self);
 /* Push the link's userdata (from its anchor), or nil. */
 void lev_link_push_self(lua_State *L, lev_link *k);
 
@@ -119,14 +134,15 @@ void lev_link_queued(lua_State *L, lev_link *k);
 void lev_ctx_flush(lev_ctx *ctx);
 
 /* A Lua method's body for ev.client's submit and a conn's deliver: args
- * 2..4 are the fields table, the callback and its extra argument. Fills
- * the gateway's defaults for command_id under the table, queues the
- * request with the callback's token and returns true, or nil, err (the
+ * 2..4 are the fields table, the callback and its extra argument. Queues
+ * the request (lsmpp_submit: a submit_sm or deliver_sm by the session's
+ * role) with the callback's token and returns true, or nil, err (the
  * callback then never runs; err is no_session when the link has no
  * session). Raises on misuse and when out of memory. */
-int lev_link_submit(lua_State *L, lev_link *k, uint32_t command_id, const char *no_session);
+int lev_link_submit(lua_State *L, lev_link *k, const char *no_session);
 
-/* close/__close/__gc of a client or conn. Idempotent. */
+/* close/__close/__gc of a client or conn. Idempotent; LEV_GC also frees
+ * what the link kept after its end. */
 void lev_link_shutdown(lua_State *L, lev_link *k, lev_shutdown how);
 
 #endif

@@ -89,7 +89,7 @@ static void push_server_uv(lua_State *L, lev_server *srv)
 {
     push_server(L, srv);
     if (!lua_isnil(L, -1)) {
-        lev_getuv(L, -1);
+        lsmpp_getuv(L, -1);
         lua_remove(L, -2);
     }
 }
@@ -131,7 +131,7 @@ static void conn_bind_request(lua_State *L, lev_conn *c, int uv, const smpp_even
         smpp_session_reject_bind(c->link.s, conn_now(c));
     } else if (lua_type(L, -1) == LUA_TBOOLEAN) {
         smpp_session_accept_bind(c->link.s, 0, conn_now(c));
-    } else if (lev_get_status(L, -1, &status) == 0) {
+    } else if (lsmpp_get_status(L, -1, &status) == 0) {
         smpp_session_accept_bind(c->link.s, status, conn_now(c));
     } else {
         smpp_session_reject_bind(c->link.s, conn_now(c));
@@ -157,21 +157,18 @@ static void conn_respond(lua_State *L, lev_conn *c, uint32_t seq, uint32_t statu
     }
 }
 
-static void conn_request(lua_State *L, lev_conn *c, int uv, const smpp_event *ev)
+/* "request", pdu on top of the stack (n = 2). */
+static void conn_request(lua_State *L, lev_conn *c, int uv, const smpp_event *ev, int n)
 {
     uint32_t seq = ev->sequence_number;
-    lua_rawgeti(L, uv, UV_ON_SUBMIT);
-    if (lua_isnil(L, -1)) {
+    int argc = lev_link_handler(L, &c->link, uv, UV_ON_SUBMIT, n, 1);
+    if (argc < 0) {
         /* No handler: accept everything, ids counting up per server. */
-        lua_pop(L, 1);
         lua_pushfstring(L, "%d", (int)(++c->srv->next_msgid & 0x7FFFFFFF));
         conn_respond(L, c, seq, 0, -1);
-        lua_pop(L, 1);
         return;
     }
-    lev_link_push_self(L, &c->link);
-    lsmpp_push_pdu(L, ev->pdu);
-    if (lev_pcall(L, c->link.ctx, 2, 2) != 0) {
+    if (lev_pcall(L, c->link.ctx, argc, 2) != 0) {
         /* The handler broke: ESME_RSYSERR, "internal error, retry later",
          * rather than leaving the client to time out. */
         if (c->link.s)
@@ -183,7 +180,7 @@ static void conn_request(lua_State *L, lev_conn *c, int uv, const smpp_event *ev
     if (smpp_session_state(c->link.s) == SMPP_STATE_CLOSED)
         return; /* the handler closed the link: nobody to answer */
     uint32_t status;
-    if (lev_get_status(L, -2, &status) != 0) {
+    if (lsmpp_get_status(L, -2, &status) != 0) {
         smpp_session_respond(c->link.s, SMPP_SUBMIT_SM, seq, 0x08, NULL, 0, NULL);
         luaL_error(L, "on_submit: returned %s as status; expected a status number or name",
                    luaL_typename(L, -2));
@@ -192,24 +189,24 @@ static void conn_request(lua_State *L, lev_conn *c, int uv, const smpp_event *ev
     lua_pop(L, 2);
 }
 
-static void conn_event(lua_State *L, lev_link *k, const smpp_event *ev, int uv)
+static void conn_event(lua_State *L, lev_link *k, const smpp_event *ev, int uv, int n)
 {
     lev_conn *c = (lev_conn *)k;
+    int argc;
 
     switch (ev->type) {
     case SMPP_EV_BIND_REQUEST:
+        /* on_bind gets the whole bind_transceiver, not only the
+         * credentials the event's values carry. */
         conn_bind_request(L, c, uv, ev);
         return;
     case SMPP_EV_REQUEST:
-        conn_request(L, c, uv, ev);
+        conn_request(L, c, uv, ev, n);
         return;
     case SMPP_EV_CLOSED:
-        lua_rawgeti(L, uv, UV_ON_CLOSE);
-        if (lua_isnil(L, -1))
-            return;
-        lev_link_push_self(L, k);
-        lev_push_reason(L, ev->reason, NULL);
-        lua_call(L, 2, 0);
+        argc = lev_link_handler(L, k, uv, UV_ON_CLOSE, n, 1);
+        if (argc >= 0)
+            lua_call(L, argc, 0);
         return;
     default:
         return;
@@ -351,7 +348,7 @@ static int closed_result(lua_State *L)
 
 static int conn_deliver(lua_State *L)
 {
-    return lev_link_submit(L, &check_conn(L)->link, SMPP_DELIVER_SM, "closed");
+    return lev_link_submit(L, &check_conn(L)->link, "closed");
 }
 
 static int conn_respond_m(lua_State *L)
@@ -361,7 +358,7 @@ static int conn_respond_m(lua_State *L)
     uint32_t status;
     if (!lsmpp_get_integer(L, 2, &seq) || seq < 1 || seq > 0x7FFFFFFF)
         return luaL_argerror(L, 2, "sequence number 1..0x7FFFFFFF expected");
-    if (lev_get_status(L, 3, &status) != 0)
+    if (lsmpp_get_status(L, 3, &status) != 0)
         return luaL_argerror(L, 3, "status number or name expected");
     size_t len = 0;
     const char *id = luaL_optlstring(L, 4, "", &len);
@@ -435,6 +432,12 @@ static int conn_peer(lua_State *L)
     return 1;
 }
 
+static int conn_error(lua_State *L)
+{
+    lev_link_push_error(L, &check_conn(L)->link);
+    return 1;
+}
+
 static int conn_state(lua_State *L)
 {
     lev_conn *c = check_conn(L);
@@ -449,7 +452,7 @@ static int conn_stats(lua_State *L)
         return closed_result(L);
     smpp_session_stats st;
     smpp_session_get_stats(c->link.s, &st);
-    lev_push_stats(L, &st, 0, 1);
+    lsmpp_push_stats(L, &st, 0, 1);
     return 1;
 }
 
@@ -583,7 +586,7 @@ int lev_server_new(lua_State *L)
     lev_ctx *ctx = CTX_UP(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    lev_check_keys(L, 1, "smpp.ev.server", server_options);
+    lsmpp_check_keys(L, 1, "smpp.ev.server", server_options);
 
     lev_server *srv = (lev_server *)lua_newuserdatauv(L, sizeof *srv, 1);
     memset(srv, 0, sizeof *srv);
@@ -600,11 +603,11 @@ int lev_server_new(lua_State *L)
     int port = 0;
     lua_getfield(L, 1, "host");
     if (!lua_isnil(L, -1))
-        lev_opt_string(L, -1, "host", host, sizeof host);
+        lsmpp_opt_string(L, -1, "host", host, sizeof host);
     lua_getfield(L, 1, "port");
     if (!lua_isnil(L, -1))
-        port = (int)lev_opt_u32(L, -1, "port", 0, 65535);
-    lev_opt_session(L, 1, &srv->cfg);
+        port = (int)lsmpp_opt_u32(L, -1, "port", 0, 65535);
+    lsmpp_opt_session(L, 1, &srv->cfg);
     lua_settop(L, uv);
     opt_function(L, uv, "on_bind", UV_ON_BIND);
     opt_function(L, uv, "on_submit", UV_ON_SUBMIT);
@@ -682,17 +685,11 @@ void lev_open_server(lua_State *L)
                                               {"__gc", server_gc},
                                               {"__tostring", server_tostring},
                                               {NULL, NULL}};
-    static const luaL_Reg conn_methods[] = {{"deliver", conn_deliver},
-                                            {"respond", conn_respond_m},
-                                            {"close", conn_close},
-                                            {"id", conn_id},
-                                            {"system_id", conn_system_id},
-                                            {"peer", conn_peer},
-                                            {"state", conn_state},
-                                            {"stats", conn_stats},
-                                            {"__gc", conn_gc},
-                                            {"__tostring", conn_tostring},
-                                            {NULL, NULL}};
+    static const luaL_Reg conn_methods[] = {
+        {"deliver", conn_deliver}, {"respond", conn_respond_m},   {"close", conn_close},
+        {"id", conn_id},           {"system_id", conn_system_id}, {"peer", conn_peer},
+        {"state", conn_state},     {"stats", conn_stats},         {"error", conn_error},
+        {"__gc", conn_gc},         {"__tostring", conn_tostring}, {NULL, NULL}};
     lua_pushvalue(L, -1);
     lev_new_metatable(L, LEV_SERVER_MT, server_methods, 1);
     lev_new_metatable(L, LEV_CONN_MT, conn_methods, 1);

@@ -534,15 +534,6 @@ void lsmpp_push_status(lua_State *L, uint32_t status)
 
 /* ---- receipts ------------------------------------------------------------ */
 
-int lsmpp_is_receipt(const smpp_pdu *deliver, smpp_receipt *r)
-{
-    smpp_receipt_pdu rp;
-    int yes = smpp_receipt_from_pdu(deliver, &rp);
-
-    *r = rp.text;
-    return yes;
-}
-
 /* t[cache[slot]] = b when the receipt had the field (ptr set, even if the
  * value is empty); nil otherwise. */
 static void set_receipt_field(lua_State *L, int cache, int t, int slot, const smpp_bytes *b)
@@ -640,18 +631,6 @@ static void push_receipt(lua_State *L, int cache, const smpp_pdu *deliver,
     lua_rawgeti(L, cache, SLOT_KEY(K_SEQUENCE_NUMBER));
     lsmpp_push_u32(L, deliver->sequence_number);
     lua_rawset(L, t);
-}
-
-void lsmpp_push_receipt(lua_State *L, const smpp_pdu *deliver)
-{
-    smpp_receipt_pdu r;
-    int cache;
-
-    luaL_checkstack(L, 14, NULL);
-    cache = cache_push(L);
-    (void)smpp_receipt_from_pdu(deliver, &r);
-    push_receipt(L, cache, deliver, &r);
-    lua_remove(L, cache);
 }
 
 void lsmpp_push_receipt_k(lua_State *L, int keys, const smpp_pdu *deliver,

@@ -73,24 +73,6 @@ void lsmpp_push_pdu(lua_State *L, const smpp_pdu *pdu);
  */
 int lsmpp_fill_pdu(lua_State *L, int idx, smpp_pdu *pdu, lsmpp_scratch *scratch, smpp_error *err);
 
-/*
- * Receipts: the receipt text of deliver as smpp_receipt_from_pdu reads it
- * (r borrows from deliver's buffer); returns 1 when deliver is a receipt.
- * For smpp.ev's client, until it reads events through lsmpp_push_event.
- */
-int lsmpp_is_receipt(const smpp_pdu *deliver, smpp_receipt *r);
-
-/*
- * Push the receipt table for deliver (README, "Receipts"): message_id
- * (TLV 0x001E, else the text's id), stat (upper-cased; from message_state
- * when the text has none), err, sub, dlvrd, submit_date, done_date, text,
- * message_state, state, network_error_code, final, destination_addr,
- * source_addr, esm_class, raw, tlvs, sequence_number. Values the receipt
- * lacks are nil. Copies every string. lsmpp_push_receipt reads deliver
- * itself; lsmpp_push_receipt_k takes what smpp_receipt_from_pdu read.
- */
-void lsmpp_push_receipt(lua_State *L, const smpp_pdu *deliver);
-
 /* Push the status name ("ESME_RSYSERR"), or "0x%08X" for unknown numbers. */
 void lsmpp_push_status(lua_State *L, uint32_t status);
 
@@ -109,6 +91,13 @@ void lsmpp_push_keys(lua_State *L);
 void lsmpp_push_pdu_k(lua_State *L, int keys, const smpp_pdu *pdu);
 int lsmpp_fill_pdu_k(lua_State *L, int keys, int idx, smpp_pdu *pdu, lsmpp_scratch *scratch,
                      smpp_error *err);
+/* Push the receipt table for deliver (README, "Receipts") from what
+ * smpp_receipt_from_pdu read into r: message_id (TLV 0x001E, else the
+ * text's id), stat (upper-cased; from message_state when the text has
+ * none), err, sub, dlvrd, submit_date, done_date, text, message_state,
+ * state, network_error_code, final, destination_addr, source_addr,
+ * esm_class, raw, tlvs, sequence_number. Values the receipt lacks are
+ * nil. Copies every string. */
 void lsmpp_push_receipt_k(lua_State *L, int keys, const smpp_pdu *deliver,
                           const smpp_receipt_pdu *r);
 /* Push the table pdu.parse_receipt gives for receipt text: id, sub, dlvrd,

@@ -8,9 +8,10 @@
 -- alone: smpp.simulator.options (what may be configured),
 -- smpp.simulator.rules (who may bind, which submits pass),
 -- smpp.simulator.receipts (what a receipt says, whether one goes),
--- smpp.simulator.due (what waits for a delay) and smpp.simulator.log. This
--- file ties them to the connections: which link a receipt goes out on,
--- the receipts kept for an account's next bind, the faults, the counters.
+-- smpp.simulator.due (what waits for a delay), smpp.simulator.delivery
+-- (which link a receipt goes out on, the receipts kept for an account's
+-- next bind) and smpp.simulator.log. This file ties them to the host's
+-- server: binds, submits, faults, closes and the counters.
 --
 -- Hot path (one submit_sm): one rule check, one message_id, one answer and
 -- one receipt. Everything else (log entries, fault counters, undeliverable
@@ -23,32 +24,33 @@ local options = require "smpp.simulator.options"
 local rules = require "smpp.simulator.rules"
 local receipts = require "smpp.simulator.receipts"
 local due = require "smpp.simulator.due"
+local delivery = require "smpp.simulator.delivery"
 local simlog = require "smpp.simulator.log"
 local pdu = require "smpp.pdu"
+local backend = require "smpp.backend"
 
 -- The host's primitives the simulator runs on: server(opts) (smpp.ev.server's
--- interface), timer(after, fn) (a one-shot timer with :stop()) and now().
--- This is the one place they come from.
+-- interface), timer(after, fn) (a one-shot timer with :stop()) and now(),
+-- from the backend in use (smpp.backend), taken when a simulator is made so
+-- a program may still choose the backend after require.
 local function host()
-  return require "smpp.ev"
+  return backend.get()
 end
 
 local type = type
 local pairs = pairs
-local next = next
 local tostring = tostring
 local error = error
 local setmetatable = setmetatable
 local math_random = math.random
 local str_format = string.format
-local io_stderr = io.stderr
 
 local status_name = pdu.status_string
 local check_submit = rules.check_submit
 local fault_fails = rules.fault_fails
 local receipt_wanted = receipts.wanted
 local ESME_ROK = rules.ESME_ROK
-local R_CONN, R_SID, R_ID = receipts.CONN, receipts.SYSTEM_ID, receipts.ID
+local R_CONN, R_ID = receipts.CONN, receipts.ID
 
 local _M = { _VERSION = "0.1.0" }
 local mt = { __index = _M }
@@ -63,119 +65,17 @@ local function note(self, conn, event, fields)
   fields.event = event
   if conn then
     fields.conn = conn:id()
-    fields.system_id = fields.system_id or self.conns[conn] or nil
+    fields.system_id = fields.system_id or self.delivery.links[conn]
   end
   log:add(fields, self.host.now())
 end
 
--- ------------------------------------------------------------------------
--- Receipts on their way (doc/simulator.md, "Receipts that were not
--- acknowledged").
-
--- Keep rec for its account's next bind, or drop it (counted, and said on
--- stderr) past max_pending.
-local function keep_pending(self, rec, why)
-  local st = self.st
-  local sid = rec[R_SID]
-  if st.receipts_pending >= self.cfg.max_pending then
-    st.receipts_dropped = st.receipts_dropped + 1
-    -- Not silent: counted and always written to stderr, logging or not.
-    io_stderr:write(str_format("smpp-sim: receipt %s for %s dropped: %d receipts already "
-                               .. "pending (max_pending)\n", rec[R_ID], sid, st.receipts_pending))
-    note(self, nil, "receipt_dropped", { system_id = sid, message_id = rec[R_ID], reason = why })
-    return
-  end
-  local list = self.kept[sid]
-  if not list then
-    list = {}
-    self.kept[sid] = list
-  end
-  list[#list + 1] = rec
-  st.receipts_pending = st.receipts_pending + 1
-  note(self, nil, "receipt_pending", { system_id = sid, message_id = rec[R_ID], reason = why })
-end
-
--- Hand rec to the session of conn. Returns false only when its deliver_sm
--- queue is full.
-local function try_deliver(self, conn, rec)
-  local ok, err = conn:deliver(self.maker:fields(rec), self.receipt_done, rec)
-  if ok then
-    self.st.receipts_sent = self.st.receipts_sent + 1
-    return true
-  end
-  if err == "queue full" then return false end
-  keep_pending(self, rec, err)
-  return true
-end
-
--- Receipts wait in self.backlog, per connection and in order, while the
--- session's deliver_sm queue is full (a client that submits faster than
--- it takes receipts); each finished deliver_sm lets the next one in.
--- conn -> { first = i, last = j, [i..j] = rec }
-local function drain(self, conn)
-  local q = self.backlog[conn]
-  local i, last = q.first, q.last
-  while i <= last do
-    if not try_deliver(self, conn, q[i]) then
-      q.first = i
-      return
-    end
-    q[i] = nil
-    i = i + 1
-    self.st.receipts_waiting = self.st.receipts_waiting - 1
-  end
-  self.backlog[conn] = nil
-end
-
--- How a deliver_sm ended; rec comes back as the callback's extra argument
--- (no closure per receipt). rec[R_CONN] is the link it went out on: it
--- changes only when the receipt is sent again, after this.
-local function receipt_done(self, res, err, rec)
-  local st = self.st
-  local conn = rec[R_CONN]
-  if res then
-    st.receipts_acked = st.receipts_acked + 1
-  else
-    st.receipts_unacked = st.receipts_unacked + 1
-    if not self.closed then keep_pending(self, rec, err) end
-  end
-  if self.backlog[conn] and self.conns[conn] then drain(self, conn) end
-end
-
-local function deliver_to(self, conn, rec)
-  local q = self.backlog[conn]
-  if q == nil then
-    if try_deliver(self, conn, rec) then return end
-    q = { first = 1, last = 0 }
-    self.backlog[conn] = q
-  end
-  q.last = q.last + 1
-  q[q.last] = rec
-  self.st.receipts_waiting = self.st.receipts_waiting + 1
-end
-
--- A receipt goes to the connection its submit came on, else to any other
--- bound connection of the same account (the gateway reports per account),
--- else it waits for that account's next bind.
-local function send_receipt(self, rec)
-  local conn = rec[R_CONN]
-  if not self.conns[conn] then
-    local set = self.by_account[rec[R_SID]]
-    conn = set and next(set)
-    if not conn then
-      keep_pending(self, rec, "no bound connection")
-      return
-    end
-    rec[R_CONN] = conn
-  end
-  deliver_to(self, conn, rec)
-end
-
+-- A receipt is due: at once (receipt_delay 0), or after receipt_delay.
 local function schedule_receipt(self, rec)
   self.st.receipts = self.st.receipts + 1
   local delay = self.cfg.receipt_delay
   if delay == 0 then
-    send_receipt(self, rec)
+    self.delivery:send(rec)
   else
     self.receipt_queue:push(self.host.now() + delay, rec)
   end
@@ -264,7 +164,7 @@ end
 
 local function on_submit(self, conn, p)
   self.st.submits = self.st.submits + 1
-  local sid = self.conns[conn]
+  local sid = self.delivery.links[conn]
   if self.faults then return submit_with_faults(self, conn, p, sid) end
   local status, body, text = check_submit(p, self.cfg.templates)
   if status ~= ESME_ROK then
@@ -282,7 +182,7 @@ end
 -- message_id, receipt }.
 local function answer_late(self, a)
   local conn, rec = a[1], a[5]
-  if self.conns[conn] then
+  if self.delivery.links[conn] then
     conn:respond(a[2], a[3], a[4])
   end
   -- The message was accepted when it came in, so its receipt follows even
@@ -299,10 +199,8 @@ end
 -- resend waits one loop turn; its timer is kept in flush_timers until it
 -- fires.
 local function flush_pending(self, conn, sid)
-  local list = self.kept[sid]
+  local list = self.delivery:take(sid)
   if not list then return end
-  self.kept[sid] = nil
-  self.st.receipts_pending = self.st.receipts_pending - #list
   local t
   t = self.host.timer(0, function()
     self.flush_timers[t] = nil
@@ -311,7 +209,7 @@ local function flush_pending(self, conn, sid)
       self.st.receipts_resent = self.st.receipts_resent + 1
       note(self, conn, "receipt_resent", { message_id = rec[R_ID] })
       rec[R_CONN] = conn
-      send_receipt(self, rec)
+      self.delivery:send(rec)
     end
   end)
   self.flush_timers[t] = true
@@ -327,14 +225,8 @@ local function on_bind(self, conn, p)
     return false
   end
   self.st.binds = self.st.binds + 1
-  self.conns[conn] = sid
   self.st.bound = self.st.bound + 1
-  local set = self.by_account[sid]
-  if not set then
-    set = {}
-    self.by_account[sid] = set
-  end
-  set[conn] = true
+  self.delivery:bound(conn, sid)
   note(self, conn, "bound", { system_id = sid })
   flush_pending(self, conn, sid)
   return 0
@@ -342,35 +234,25 @@ end
 
 local function on_close(self, conn, reason)
   local st = self.st
-  local sid = self.conns[conn]
+  -- Receipts that never left go to another link of the account, or wait.
+  local sid = self.delivery:unbound(conn)
   if sid then
     st.bound = st.bound - 1
-    local set = self.by_account[sid]
-    if set then
-      set[conn] = nil
-      if next(set) == nil then self.by_account[sid] = nil end
-    end
   else
     st.closed_before_bind = st.closed_before_bind + 1
   end
-  self.conns[conn] = nil
   self.pdus_in[conn] = nil
-  local why = self.broken[conn]
-  self.broken[conn] = nil
-  -- Receipts that never left: to another link of the account, or pending.
-  local q = self.backlog[conn]
-  if q then
-    self.backlog[conn] = nil
-    for i = q.first, q.last do
-      st.receipts_waiting = st.receipts_waiting - 1
-      send_receipt(self, q[i])
-    end
-  end
   if self.log then
     reason = tostring(reason)
-    -- The driver says only "protocol error"; the trace saw what it was.
-    if why and reason == "protocol error" then reason = reason .. ": " .. why end
-    note(self, conn, "closed", { system_id = sid or nil, reason = reason })
+    -- The driver says only "protocol error"; the session kept what it was.
+    local why = reason == "protocol error" and conn:error()
+    if why then
+      -- gateway: "the first packet must send the BindTransceiver command":
+      -- the session closed the socket, the log says why.
+      if not sid then note(self, conn, "bind_refused", { reason = why }) end
+      reason = reason .. ": " .. why
+    end
+    note(self, conn, "closed", { system_id = sid, reason = reason })
   end
 end
 
@@ -379,28 +261,17 @@ end
 -- drop_after must count PDUs: it decodes every PDU a second time (the
 -- session parses it too), a price the hot path must not pay otherwise.
 local function trace(self, conn, dir, p)
-  local n
-  if dir == "in" then
-    n = (self.pdus_in[conn] or 0) + 1
-    self.pdus_in[conn] = n
-    if p.error then self.broken[conn] = p.error end
+  if self.log then
+    self.log:add(simlog.pdu_entry(conn:id(), self.delivery.links[conn], dir, p), self.host.now())
   end
-  local log = self.log
-  if log then
-    log:add(simlog.pdu_entry(conn:id(), self.conns[conn] or nil, dir, p), self.host.now())
-    -- gateway: "the first packet must send the BindTransceiver command";
-    -- the session closes the socket, the log says why. Counted, not read
-    -- from conns: the trace sees a whole read at once, so PDUs sent right
-    -- behind the bind come before on_bind.
-    if n == 1 then
-      local why = rules.first_pdu_refusal(p.command, p.error)
-      if why then note(self, conn, "bind_refused", { reason = why }) end
-    end
-  end
-  -- PDU n + 1 is never acted on: the trace runs before the session
-  -- parses what it shows.
+  if dir ~= "in" then return end
+  -- Counted here, from the link's first byte, not read from the session's
+  -- pdus_in: the trace sees a whole read before the session parses it, so
+  -- PDU n + 1 is never acted on.
+  local n = (self.pdus_in[conn] or 0) + 1
+  self.pdus_in[conn] = n
   local f = self.faults
-  local why = n and f and rules.drop_reason(n, f.drop_after, p.command)
+  local why = f and rules.drop_reason(n, f.drop_after, p.command)
   if why then
     self.st.faults = self.st.faults + 1
     note(self, conn, "fault_drop", { sequence_number = p.sequence_number, reason = why })
@@ -427,16 +298,10 @@ local function create(opts, level)
       receipts_not_requested = 0, receipts_not_sent = 0, receipts_waiting = 0,
     },
     rejected = {},           -- submits rejected, by status name
-    conns = {},              -- open connections: conn -> system_id once bound, false before
-    by_account = {},         -- bound connections: system_id -> { [conn] = true }
-    kept = {},               -- unacknowledged receipts: system_id -> { rec, ... }, in order
-    backlog = {},            -- receipts waiting for room in a link's deliver_sm queue
     flush_timers = {},
-    -- Filled only by the trace hook: PDUs received per connection (for
-    -- the first-PDU rule and drop_after), and the decode or framing error
-    -- that ended a link (the driver's on_close says only "protocol error").
+    -- Filled only by the trace hook: PDUs received per connection, for
+    -- drop_after.
     pdus_in = setmetatable({}, { __mode = "k" }),
-    broken = setmetatable({}, { __mode = "k" }),
     -- message_id: a per-simulator counter in hex from a random base, so
     -- ids are unique across every connection of one simulator and
     -- unlikely to repeat across simulators (a client's database may
@@ -445,9 +310,12 @@ local function create(opts, level)
     maker = receipts.new { esm_class = cfg.receipt_esm_class, text = cfg.receipt_text,
                            delay = cfg.receipt_delay },
   }, mt)
+  self.delivery = delivery.new { maker = self.maker, max_pending = cfg.max_pending, st = self.st,
+                                 note = function(conn, event, fields)
+                                   note(self, conn, event, fields)
+                                 end }
   -- The callbacks the host calls, made once per simulator.
-  self.receipt_done = function(res, err, _, _, rec) receipt_done(self, res, err, rec) end
-  self.receipt_queue = due.new(h, function(rec) send_receipt(self, rec) end)
+  self.receipt_queue = due.new(h, function(rec) self.delivery:send(rec) end)
   self.answer_queue = due.new(h, function(a) answer_late(self, a) end)
 
   local srv_opts = cfg.server
@@ -486,6 +354,7 @@ local function has_receipt(a) return a[5] ~= nil end
 function _M.close(self)
   if self.closed then return true end
   self.closed = true
+  self.delivery.closed = true
   local st = self.st
   local not_sent = self.receipt_queue:stop() + self.answer_queue:stop(has_receipt)
   st.receipts_not_sent = st.receipts_not_sent + not_sent
@@ -537,9 +406,7 @@ end
 
 --- syntax: n = sim:pending([system_id])  -- receipts waiting for a bind
 function _M.pending(self, system_id)
-  if system_id == nil then return self.st.receipts_pending end
-  local list = self.kept[system_id]
-  return list and #list or 0
+  return self.delivery:count(system_id)
 end
 
 --- syntax: sim:set_faults(faults or nil)  -- replaces the faults in force
