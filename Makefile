@@ -71,7 +71,7 @@ $(BUILD)/smpp/ev.so: $(EV_SRC) $(HEADERS)
 
 # ---- tests -----------------------------------------------------------------
 
-C_TESTS := codec session
+C_TESTS := codec session outcomes
 
 $(BUILD)/test_%: spec/c/test_%.c spec/c/harness.h $(CODEC_SRC) $(SESSION_SRC) $(HEADERS)
 	@mkdir -p $(@D)
@@ -90,8 +90,15 @@ test-link: $(BUILD)/smpp/core.so
 test-c: $(addprefix $(BUILD)/test_,$(C_TESTS))
 	@for t in $(C_TESTS); do $(BUILD)/test_$$t spec/fixtures || exit 1; done
 
+# Every spec on the libev backend, then the client-facing ones (smpp.client,
+# the coroutines, the simulator and the programs built on them) again on the
+# LuaSocket backend, the simulator with them.
+SOCKET_SPECS := spec/client_spec.lua spec/coroutine_spec.lua spec/smpp_spec.lua \
+                spec/backend_spec.lua spec/examples_spec.lua spec/cli_spec.lua \
+                spec/outcomes_spec.lua
 test-lua: all
-	$(BUSTED) --lua=$(LUA) $(BUSTED_ARGS)
+	SMPP_BACKEND=ev $(BUSTED) --lua=$(LUA) $(BUSTED_ARGS)
+	SMPP_BACKEND=socket $(BUSTED) --lua=$(LUA) $(BUSTED_ARGS) $(SOCKET_SPECS)
 
 # C tests and the Lua specs with AddressSanitizer + UndefinedBehaviorSanitizer.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -136,11 +143,16 @@ compat: deps
 
 # libFuzzer targets, each run for FUZZ_SECONDS (bounded).
 FUZZ_SECONDS ?= 20
-FUZZERS := decode receipt text session
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc
+# lua_*: the Lua faces (table -> PDU, core.session), with Lua 5.4 embedded.
+FUZZERS := decode receipt text session lua_pdu lua_session
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc
 $(BUILD)/fuzz_%: spec/fuzz/fuzz_%.c $(CODEC_SRC) $(SESSION_SRC) $(HEADERS)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(CODEC_SRC) $(SESSION_SRC)
+$(BUILD)/fuzz_lua_%: spec/fuzz/fuzz_lua_%.c $(CORE_SRC) $(HEADERS)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) $(LUA_CFLAGS) $(CJSON_CFLAGS) -o $@ $< $(CORE_SRC) \
+	  $$($(PKG_CONFIG) --libs lua$(LUA_VERSION)) $(CJSON_LIBS)
 fuzz: deps
 	$(call apt_ensure,clang libclang-rt-14-dev)
 	@$(MAKE) --no-print-directory fuzz-run
@@ -183,7 +195,7 @@ demo: deps
 lint:
 	$(call apt_ensure,clang-format cppcheck lua-check)
 	clang-format --dry-run --Werror src/*.c src/*.h spec/c/*.c spec/c/*.h spec/fuzz/*.c bench/*.c
-	luacheck lua spec bin examples bench
+	luacheck lua spec examples bench bin/smpp-sim bin/smpp-send
 	cppcheck --error-exitcode=1 --quiet --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem -Isrc src
 

@@ -12,8 +12,8 @@
 --
 -- This module gathers the public API: `client`, the message builders
 -- (`otp`, `message`, `marketing`), the coroutine helpers (`spawn`, `sleep`,
--- `run`, `stop`, `now`), the codec (`pdu`) and, loaded on first use, the
--- gateway simulator (`simulator`).
+-- `run`, `stop`, `now`), the codec (`pdu`), the choice of backend (`use`,
+-- `backend`) and, loaded on first use, the gateway simulator (`simulator`).
 --
 -- @module smpp
 
@@ -21,6 +21,7 @@ local client = require "smpp.client"
 local template = require "smpp.template"
 local loop = require "smpp.loop"
 local pdu = require "smpp.pdu"
+local backend = require "smpp.backend"
 
 local setmetatable = setmetatable
 local rawset = rawset
@@ -69,6 +70,22 @@ _M.now = loop.now
 -- driver calls itself included) are reported.
 -- @function on_error
 _M.on_error = loop.on_error
+
+--- Choose the backend everything runs on ("ev": libev, "socket":
+-- LuaSocket, or a backend table), before the first client, timer or wait;
+-- see `smpp.backend`. Without it: SMPP_BACKEND, else "ev" when `smpp.ev`
+-- loads, else "socket".
+-- @function use
+-- @tparam string|table name
+-- @treturn table the backend now in use
+_M.use = backend.use
+
+--- The name of the backend in use ("ev", "socket"...), choosing the
+-- default now when none is chosen yet.
+-- @treturn string
+function _M.backend()
+  return loop.host().name
+end
 
 --- The PDU codec, text conversions and status names (`smpp.pdu`).
 _M.pdu = pdu

@@ -307,7 +307,7 @@ describe("smpp.client", function()
     it("waits past interim receipts for the final one", function()
       -- A bare server that reports ENROUTE first, as gateways other than
       -- EngageLab's do; the simulator only ever sends final receipts.
-      local ev = require "smpp.ev"
+      local host = require("smpp.backend").get()
       local pdu = require "smpp.pdu"
       local function receipt(state, stat)
         return {
@@ -318,13 +318,13 @@ describe("smpp.client", function()
           tlvs = { receipted_message_id = "m1", message_state = state },
         }
       end
-      local srv = assert(ev.server {
+      local srv = assert(host.server {
         host = "127.0.0.1", port = 0,
         on_bind = function() return 0 end,
         on_submit = function(conn)
           conn:deliver(receipt(1, "ENROUTE"), function() end)
           local t
-          t = ev.timer(0.1, function()
+          t = host.timer(0.1, function()
             t:stop()
             conn:deliver(receipt(2, "DELIVRD"), function() end)
           end)

@@ -37,24 +37,6 @@ describe("smpp.simulator.rules", function()
     end)
   end)
 
-  describe("first_pdu_refusal (gateway: the first packet must be BindTransceiver)", function()
-    it("lets a bind_transceiver that decodes through", function()
-      assert.is_nil(rules.first_pdu_refusal("bind_transceiver", nil))
-    end)
-
-    it("names what came instead", function()
-      assert.are.equal("first PDU was enquire_link, not bind_transceiver",
-                       rules.first_pdu_refusal("enquire_link", nil))
-      assert.are.equal("first PDU was bind_transmitter, not bind_transceiver",
-                       rules.first_pdu_refusal("bind_transmitter", "ignored"))
-      assert.are.equal("bind_transceiver does not decode: short body",
-                       rules.first_pdu_refusal("bind_transceiver", "short body"))
-      assert.are.equal("broken stream: command_length 5 is less than the 16-byte header",
-                       rules.first_pdu_refusal(nil, "command_length 5 is less than the "
-                                                      .. "16-byte header"))
-    end)
-  end)
-
   describe("check_submit", function()
     it("accepts the gateway's JSON in UCS2 and returns the body and its text", function()
       local status, body, text = rules.check_submit(submit(), TEMPLATES)

@@ -1,6 +1,7 @@
 --- The SMPP client for the EngageLab gateway.
 --
--- A thin layer over the asynchronous driver (`smpp.ev`) that adds the three
+-- A thin layer over the backend's asynchronous client (`smpp.ev`'s in C on
+-- libev, `smpp.driver`'s elsewhere: see `smpp.backend`) that adds the three
 -- ways of waiting (callback, coroutine, blocking: see `smpp.loop`), a store
 -- of recent receipts so that a receipt is never lost for arriving early, and
 -- `send_otp` for the common flow.
@@ -15,7 +16,6 @@
 --
 -- @classmod smpp.client
 
-local ev = require "smpp.ev"
 local loop = require "smpp.loop"
 local template = require "smpp.template"
 
@@ -30,13 +30,14 @@ local math_type = math.type
 local str_format = string.format
 local str_gsub = string.gsub
 local tbl_remove = table.remove
-local ev_now = ev.now
-local ev_timer = ev.timer
-local ev_client = ev.client
 local wait = loop.wait
 local async = loop.async
 local callback = loop.callback
 local build = template.build
+
+-- The backend's clock, timers and clients, taken at the first
+-- smpp.client(): a program may choose the backend until then.
+local host_now, host_timer, host_client
 
 local _M = { _VERSION = "0.1.0" }
 local mt = { __index = _M }
@@ -48,13 +49,19 @@ local NOT_BOUND = "not bound: call bind first"
 local DEFAULT_KEEP = 10000
 local DEFAULT_TTL = 600
 
--- A receipt that may be followed by a later one for the same message
+-- Whether a receipt is the outcome, or may be followed by a later one for
+-- the same message: wait_receipt waits past interim ones. The C receipt
+-- table says so in `final`; a driver that does not say yet is judged here
 -- (SMPP 3.4 5.2.28 message_state 1 ENROUTE and 6 ACCEPTED; receipt text
--- "ENROUTE", "ACCEPTD"). wait_receipt waits past these for the outcome.
+-- "ENROUTE", "ACCEPTD").
 local INTERIM_STATE = { [1] = true, [6] = true }
 local INTERIM_STAT = { ENROUTE = true, ACCEPTD = true }
 
 local function is_final(r)
+  local final = r.final
+  if final ~= nil then
+    return final
+  end
   if r.message_state ~= nil then
     return not INTERIM_STATE[r.message_state]
   end
@@ -101,7 +108,7 @@ local function store(st, r)
   if type(id) ~= "string" or id == "" or st.keep == 0 then
     return
   end
-  local now = ev_now()
+  local now = host_now()
   local e = { id = id, r = r, at = now }
   if not st.kept[id] then
     st.count = st.count + 1
@@ -113,7 +120,7 @@ local function store(st, r)
 end
 
 local function find(st, id)
-  local now = ev_now()
+  local now = host_now()
   prune(st, now)
   local e = st.kept[id]
   if e and is_final(e.r) then
@@ -184,7 +191,7 @@ local function begin_wait(st, id, timeout)
     end
     -- Before bind the client has no socket and no timer on the loop: a
     -- wait without timeout would have nothing to end it.
-    if st.ev:state() == "idle" then
+    if st.link:state() == "idle" then
       return nil, NOT_BOUND
     end
     local w = { done = done }
@@ -196,7 +203,7 @@ local function begin_wait(st, id, timeout)
     list[#list + 1] = w
     st.nwaiters = st.nwaiters + 1
     if timeout then
-      w.timer = ev_timer(timeout, callback(function()
+      w.timer = host_timer(timeout, callback(function()
         w.timer:stop()
         local l = st.waiters[id]
         for i = 1, l and #l or 0 do
@@ -220,15 +227,19 @@ end
 -- @tparam table opts `host`, `port`, `system_id`, `password` (required);
 --   `system_type`, `window` (10), `queue_size` (10000), `connect_timeout`,
 --   `bind_timeout`, `response_timeout` (10 s each), `enquire_link_interval`
---   (30 s), `max_pdu`, `trace` as `smpp.ev` takes them; `receipts_keep`
+--   (30 s), `max_pdu`, `trace` as the backend's client takes them; `receipts_keep`
 --   (10000) and `receipts_ttl` (600 s) bound the store of recent receipts
 -- @treturn smpp.client
 function _M.new(opts)
   if type(opts) ~= "table" then
     error("smpp.client: expected a table of options, got " .. type(opts), 2)
   end
+  if not host_client then
+    local host = loop.host()
+    host_now, host_timer, host_client = host.now, host.timer, host.client
+  end
   local keep, ttl = DEFAULT_KEEP, DEFAULT_TTL
-  local evopts = {}
+  local lopts = {}
   for k, v in pairs(opts) do
     if k == "receipts_keep" then
       if math_type(v) ~= "integer" or v < 0 then
@@ -241,17 +252,17 @@ function _M.new(opts)
       end
       ttl = v
     else
-      evopts[k] = v
+      lopts[k] = v
     end
   end
 
   -- The driver checks its own options; its complaint is re-raised here so
   -- that it points at the caller's line, not at this file.
-  local ok, evc, err = pcall(ev_client, evopts)
+  local ok, link, err = pcall(host_client, lopts)
   if not ok then
-    error("smpp.client: " .. str_gsub(tostring(evc), "^[^:]*:%d+: ", ""), 2)
+    error("smpp.client: " .. str_gsub(tostring(link), "^[^:]*:%d+: ", ""), 2)
   end
-  if not evc then
+  if not link then
     return nil, err
   end
 
@@ -259,7 +270,7 @@ function _M.new(opts)
   -- client the program dropped can be collected (and its __gc close the
   -- session) even when the driver keeps its callbacks alive.
   local st = {
-    ev = evc,
+    link = link,
     host = opts.host, port = opts.port, system_id = opts.system_id,
     keep = keep, ttl = ttl,
     kept = {}, fifo = {}, head = 1, tail = 0, count = 0,
@@ -267,10 +278,10 @@ function _M.new(opts)
     close_waiters = {},
     closed = false, closing = false,
   }
-  evc:on_receipt(callback(function(r)
+  link:on_receipt(callback(function(r)
     on_receipt(st, r)
   end))
-  evc:on_close(callback(function(reason)
+  link:on_close(callback(function(reason)
     on_close(st, reason)
   end))
   return setmetatable({ _st = st }, mt)
@@ -289,9 +300,9 @@ end
 -- @treturn[2] integer status, when the gateway answered with one
 function _M:bind(cb)
   check_cb(cb, "client:bind")
-  local evc = self._st.ev
+  local link = self._st.link
   local begin = function(done)
-    return evc:bind(done)
+    return link:bind(done)
   end
   if cb then
     return async(begin, cb)
@@ -316,9 +327,9 @@ function _M:submit(fields, cb)
       .. type(fields), 2)
   end
   check_cb(cb, "client:submit")
-  local evc = self._st.ev
+  local link = self._st.link
   local begin = function(done)
-    return evc:submit(fields, done)
+    return link:submit(fields, done)
   end
   if cb then
     return async(begin, cb)
@@ -365,7 +376,7 @@ function _M:on_deliver(fn)
   local st = self._st
   local prev = st.deliver_fn
   st.deliver_fn = fn
-  st.ev:on_deliver(fn and callback(fn))
+  st.link:on_deliver(fn and callback(fn))
   return prev
 end
 
@@ -428,11 +439,11 @@ function _M:send_otp(opts, cb)
 
   local st = self._st
   local begin = function(done)
-    return st.ev:submit(submit, function(res, serr, status)
+    return st.link:submit(submit, function(res, serr, status)
       if not res then
         return done(nil, serr, status)
       end
-      local out = { message_id = res.message_id }
+      local out = { message_id = res.message_id, warning = res.warning }
       if not secs then
         return done(out)
       end
@@ -474,9 +485,9 @@ function _M:close(cb)
     st.closing = true
     wake_all(st, "closed")
     st.close_waiters[#st.close_waiters + 1] = done
-    st.ev:close()
+    st.link:close()
     -- A client that never connected may end without reaching on_close.
-    if not st.closed and st.ev:state() == "closed" then
+    if not st.closed and st.link:state() == "closed" then
       on_close(st, "closed")
     end
     return true
@@ -494,7 +505,7 @@ end
 -- `"unbinding"` or `"closed"`.
 -- @treturn string
 function _M:state()
-  return self._st.ev:state()
+  return self._st.link:state()
 end
 
 --- Counters: the driver's (`submitted`, `sent`, `succeeded`, `failed`,
@@ -503,7 +514,7 @@ end
 -- @treturn table
 function _M:stats()
   local st = self._st
-  local s = st.ev:stats()
+  local s = st.link:stats()
   s.receipts_kept = st.count
   s.receipt_waiters = st.nwaiters
   return s
@@ -513,7 +524,7 @@ function mt.__tostring(self)
   local st = self._st
   -- Never the password: this string ends up in logs.
   return str_format("smpp.client{%s@%s:%s, %s}", tostring(st.system_id), tostring(st.host),
-    tostring(st.port), st.ev:state())
+    tostring(st.port), st.link:state())
 end
 
 -- `local c <close> = smpp.client{...}` closes at the end of the scope.
@@ -526,7 +537,7 @@ end
 function mt.__gc(self)
   local st = self._st
   if not st.closed then
-    pcall(st.ev.close, st.ev)
+    pcall(st.link.close, st.link)
   end
 end
 

@@ -17,9 +17,13 @@
 -- loop has nothing active left (no connection, no timer) and its result is
 -- not in: nothing could bring it any more, and going round would only spin.
 --
+-- The loop is the backend's (`smpp.backend`): its clock, timers and turns.
+-- It is taken on first use, not when this module loads, so that a program
+-- may still choose one (`smpp.use`) after `require "smpp"`.
+--
 -- @module smpp.loop
 
-local ev = require "smpp.ev"
+local backend = require "smpp.backend"
 
 local type = type
 local error = error
@@ -36,10 +40,6 @@ local tb = debug.traceback
 local pack = table.pack
 local unpack = table.unpack
 local stderr = io.stderr
-local ev_now = ev.now
-local ev_timer = ev.timer
-local ev_run_once = ev.run_once
-local ev_on_error = ev.on_error
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -65,18 +65,36 @@ end
 _M.report = report
 
 -- Errors in functions the driver calls itself (a client's `trace`, the
--- simulator's handlers, a bare ev.timer) reach ev.on_error, with the
--- traceback the driver took. Sent on to `report`, looked up at each error,
--- so that the one handler given to `on_error` sees every callback error.
+-- simulator's handlers, a bare backend timer) reach the backend's
+-- on_error, with the traceback the driver took. Sent on to `report`,
+-- looked up at each error, so that the one handler given to `on_error`
+-- sees every callback error.
 local function from_driver(msg)
   _M.report("callback failed: " .. tostring(msg))
 end
 
-ev_on_error(from_driver)
+-- The backend and its functions, once taken (attach).
+local host, host_now, host_timer, host_run_once
+
+local function attach()
+  host = backend.get()
+  host_now, host_timer, host_run_once = host.now, host.timer, host.run_once
+  host.on_error(from_driver)
+end
+
+--- The backend in use, taken now when not yet (see `smpp.backend`):
+-- callback errors of its functions then reach `on_error`'s handler.
+-- @treturn table
+function _M.host()
+  if not host then
+    attach()
+  end
+  return host
+end
 
 --- Set where errors of spawned coroutines and callbacks go: those wrapped
 -- by `callback` and those of functions the driver calls itself (`trace`,
--- the simulator's handlers, `ev.timer` callbacks), as well as `run`'s
+-- the simulator's handlers, backend timers), as well as `run`'s
 -- report of coroutines left waiting on nothing.
 -- @tparam function fn `fn(msg_with_traceback)`; the default writes one
 --   block to stderr
@@ -87,9 +105,12 @@ function _M.on_error(fn)
   end
   local prev = _M.report
   _M.report = fn
-  -- The driver's handler may have been changed since load (ev.on_error(nil)
-  -- restores its one-line default); whoever sets this wants every error.
-  ev_on_error(from_driver)
+  -- The driver's handler may have been changed since (smpp.ev's
+  -- on_error(nil) restores its one-line default); whoever sets this wants
+  -- every error.
+  if host then
+    host.on_error(from_driver)
+  end
   return prev
 end
 
@@ -138,14 +159,17 @@ function _M.callback(fn)
 end
 
 -- Run the loop until done() says so: true then. False when the loop has
--- nothing active left and done() still says no: then ev.run_once returns at
--- once and nothing can change done() any more, so going round would spin at
--- full CPU for ever. run_once returns true while watchers are active and
--- false when none is (libev's ev_run); nil, from a driver that does not
--- say, counts as "maybe": keep going.
+-- nothing active left and done() still says no: then the backend's
+-- run_once returns at once and nothing can change done() any more, so
+-- going round would spin at full CPU for ever. run_once returns true while
+-- something is active and false when nothing is (libev's ev_run); nil,
+-- from a backend that does not say, counts as "maybe": keep going.
 local function spin(done)
+  if not host then
+    attach()
+  end
   while not done() do
-    if ev_run_once() == false and not done() then
+    if host_run_once() == false and not done() then
       return false
     end
   end
@@ -216,6 +240,9 @@ end
 -- @treturn[2] string err when the operation could not start (`cb` is then
 --   never called)
 function _M.async(begin, cb)
+  if not host then
+    attach()
+  end
   cb = _M.callback(cb)
   local returned = false
   local ok, err, status = begin(function(...)
@@ -224,7 +251,7 @@ function _M.async(begin, cb)
     end
     local args = pack(...)
     local t
-    t = ev_timer(0, function()
+    t = host_timer(0, function()
       t:stop()
       cb(unpack(args, 1, args.n))
     end)
@@ -258,10 +285,13 @@ function _M.sleep(s)
   if type(s) ~= "number" or s < 0 then
     error("smpp.sleep: expected seconds >= 0, got " .. tostring(s), 2)
   end
+  if not host then
+    attach()
+  end
   local co = co_running()
   if ours[co] then
     local t
-    t = ev_timer(s, function()
+    t = host_timer(s, function()
       t:stop()
       resume(co)
     end)
@@ -269,7 +299,7 @@ function _M.sleep(s)
     return
   end
   local fired = false
-  local t = ev_timer(s, function()
+  local t = host_timer(s, function()
     fired = true
   end)
   run_until(function()
@@ -336,7 +366,10 @@ end
 --- The loop's cached time, in seconds.
 -- @treturn number
 function _M.now()
-  return ev_now()
+  if not host then
+    attach()
+  end
+  return host_now()
 end
 
 --- Number of spawned coroutines not finished yet.

@@ -27,12 +27,14 @@ local due = require "smpp.simulator.due"
 local delivery = require "smpp.simulator.delivery"
 local simlog = require "smpp.simulator.log"
 local pdu = require "smpp.pdu"
+local backend = require "smpp.backend"
 
 -- The host's primitives the simulator runs on: server(opts) (smpp.ev.server's
--- interface), timer(after, fn) (a one-shot timer with :stop()) and now().
--- This is the one place they come from.
+-- interface), timer(after, fn) (a one-shot timer with :stop()) and now(),
+-- from the backend in use (smpp.backend), taken when a simulator is made so
+-- a program may still choose the backend after require.
 local function host()
-  return require "smpp.ev"
+  return backend.get()
 end
 
 local type = type
@@ -240,12 +242,16 @@ local function on_close(self, conn, reason)
     st.closed_before_bind = st.closed_before_bind + 1
   end
   self.pdus_in[conn] = nil
-  local why = self.broken[conn]
-  self.broken[conn] = nil
   if self.log then
     reason = tostring(reason)
-    -- The driver says only "protocol error"; the trace saw what it was.
-    if why and reason == "protocol error" then reason = reason .. ": " .. why end
+    -- The driver says only "protocol error"; the session kept what it was.
+    local why = reason == "protocol error" and conn:error()
+    if why then
+      -- gateway: "the first packet must send the BindTransceiver command":
+      -- the session closed the socket, the log says why.
+      if not sid then note(self, conn, "bind_refused", { reason = why }) end
+      reason = reason .. ": " .. why
+    end
     note(self, conn, "closed", { system_id = sid, reason = reason })
   end
 end
@@ -255,28 +261,17 @@ end
 -- drop_after must count PDUs: it decodes every PDU a second time (the
 -- session parses it too), a price the hot path must not pay otherwise.
 local function trace(self, conn, dir, p)
-  local n
-  if dir == "in" then
-    n = (self.pdus_in[conn] or 0) + 1
-    self.pdus_in[conn] = n
-    if p.error then self.broken[conn] = p.error end
+  if self.log then
+    self.log:add(simlog.pdu_entry(conn:id(), self.delivery.links[conn], dir, p), self.host.now())
   end
-  local log = self.log
-  if log then
-    log:add(simlog.pdu_entry(conn:id(), self.delivery.links[conn], dir, p), self.host.now())
-    -- gateway: "the first packet must send the BindTransceiver command";
-    -- the session closes the socket, the log says why. Counted, not read
-    -- from the bound links: the trace sees a whole read at once, so PDUs sent right
-    -- behind the bind come before on_bind.
-    if n == 1 then
-      local why = rules.first_pdu_refusal(p.command, p.error)
-      if why then note(self, conn, "bind_refused", { reason = why }) end
-    end
-  end
-  -- PDU n + 1 is never acted on: the trace runs before the session
-  -- parses what it shows.
+  if dir ~= "in" then return end
+  -- Counted here, from the link's first byte, not read from the session's
+  -- pdus_in: the trace sees a whole read before the session parses it, so
+  -- PDU n + 1 is never acted on.
+  local n = (self.pdus_in[conn] or 0) + 1
+  self.pdus_in[conn] = n
   local f = self.faults
-  local why = n and f and rules.drop_reason(n, f.drop_after, p.command)
+  local why = f and rules.drop_reason(n, f.drop_after, p.command)
   if why then
     self.st.faults = self.st.faults + 1
     note(self, conn, "fault_drop", { sequence_number = p.sequence_number, reason = why })
@@ -304,11 +299,9 @@ local function create(opts, level)
     },
     rejected = {},           -- submits rejected, by status name
     flush_timers = {},
-    -- Filled only by the trace hook: PDUs received per connection (for
-    -- the first-PDU rule and drop_after), and the decode or framing error
-    -- that ended a link (the driver's on_close says only "protocol error").
+    -- Filled only by the trace hook: PDUs received per connection, for
+    -- drop_after.
     pdus_in = setmetatable({}, { __mode = "k" }),
-    broken = setmetatable({}, { __mode = "k" }),
     -- message_id: a per-simulator counter in hex from a random base, so
     -- ids are unique across every connection of one simulator and
     -- unlikely to repeat across simulators (a client's database may

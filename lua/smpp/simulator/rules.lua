@@ -1,6 +1,7 @@
 --- smpp.simulator.rules: how the gateway judges what comes in: who may
--- bind, what a link's first PDU must be, which submits pass and with which
--- command_status the others are answered, and when a fault fails a submit.
+-- bind, which submits pass and with which command_status the others are
+-- answered, and when a fault fails a submit. (That a link's first PDU must
+-- be bind_transceiver is the session's rule, in C.)
 -- Each rule cites the gateway's text (reference/engagelab-smpp.txt,
 -- "gateway:") or PROTOCOL.md. No I/O and no state: the simulator holds
 -- the counters.
@@ -46,20 +47,6 @@ function _M.bind_refusal(accounts, system_id, password)
   local want = accounts[system_id]
   if want == nil then return "unknown system_id" end
   if want ~= password then return "wrong password" end
-  return nil
-end
-
---- Why the first PDU of a link is refused, or nil when it is a
--- bind_transceiver that decodes (bind_refusal then judges the
--- credentials). `command` is nil when the stream could not be framed;
--- `err` is the decode or framing error.
--- gateway: "the first packet must send the BindTransceiver command".
-function _M.first_pdu_refusal(command, err)
-  if command == nil then return "broken stream: " .. tostring(err) end
-  if command ~= "bind_transceiver" then
-    return "first PDU was " .. command .. ", not bind_transceiver"
-  end
-  if err then return "bind_transceiver does not decode: " .. err end
   return nil
 end
 
