@@ -71,7 +71,7 @@ $(BUILD)/smpp/ev.so: $(EV_SRC) $(HEADERS)
 
 # ---- tests -----------------------------------------------------------------
 
-C_TESTS := codec session
+C_TESTS := codec session outcomes
 
 $(BUILD)/test_%: spec/c/test_%.c spec/c/harness.h $(CODEC_SRC) $(SESSION_SRC) $(HEADERS)
 	@mkdir -p $(@D)
@@ -90,8 +90,15 @@ test-link: $(BUILD)/smpp/core.so
 test-c: $(addprefix $(BUILD)/test_,$(C_TESTS))
 	@for t in $(C_TESTS); do $(BUILD)/test_$$t spec/fixtures || exit 1; done
 
+# Every spec on the libev backend, then the client-facing ones (smpp.client,
+# the coroutines, the simulator and the programs built on them) again on the
+# LuaSocket backend, the simulator with them.
+SOCKET_SPECS := spec/client_spec.lua spec/coroutine_spec.lua spec/smpp_spec.lua \
+                spec/backend_spec.lua spec/examples_spec.lua spec/cli_spec.lua \
+                spec/outcomes_spec.lua
 test-lua: all
-	$(BUSTED) --lua=$(LUA) $(BUSTED_ARGS)
+	SMPP_BACKEND=ev $(BUSTED) --lua=$(LUA) $(BUSTED_ARGS)
+	SMPP_BACKEND=socket $(BUSTED) --lua=$(LUA) $(BUSTED_ARGS) $(SOCKET_SPECS)
 
 # C tests and the Lua specs with AddressSanitizer + UndefinedBehaviorSanitizer.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -191,7 +198,7 @@ demo: deps
 lint:
 	$(call apt_ensure,clang-format cppcheck lua-check)
 	clang-format --dry-run --Werror src/*.c src/*.h spec/c/*.c spec/c/*.h spec/fuzz/*.c bench/*.c
-	luacheck lua spec bin examples bench
+	luacheck lua spec examples bench bin/smpp-sim bin/smpp-send
 	cppcheck --error-exitcode=1 --quiet --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem -Isrc src
 

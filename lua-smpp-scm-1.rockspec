@@ -41,6 +41,8 @@ build = {
     ["smpp.client"] = "lua/smpp/client.lua",
     ["smpp.template"] = "lua/smpp/template.lua",
     ["smpp.loop"] = "lua/smpp/loop.lua",
+    ["smpp.backend"] = "lua/smpp/backend.lua",
+    ["smpp.backend.ev"] = "lua/smpp/backend/ev.lua",
     ["smpp.pdu"] = "lua/smpp/pdu.lua",
     ["smpp.simulator"] = "lua/smpp/simulator.lua",
     ["smpp.simulator.options"] = "lua/smpp/simulator/options.lua",
@@ -51,14 +53,16 @@ build = {
     ["smpp.simulator.log"] = "lua/smpp/simulator/log.lua",
     ["smpp.cli"] = "lua/smpp/cli.lua",
     ["smpp.core"] = {
-      sources = sources("src/lsmpp_pdu.c", "src/lsmpp_json.c", "src/lsmpp_core.c"),
+      sources = sources("src/smpp_session.c", "src/lsmpp_pdu.c", "src/lsmpp_json.c",
+        "src/lsmpp_glue.c", "src/lsmpp_session.c", "src/lsmpp_core.c"),
       incdirs = { "src", "$(CJSON_INCDIR)", "$(CJSON_INCDIR)/cjson" },
       libdirs = { "$(CJSON_LIBDIR)" },
       libraries = { "cjson" },
     },
     ["smpp.ev"] = {
-      sources = sources("src/smpp_session.c", "src/lsmpp_pdu.c", "src/lsmpp_ev.c",
-        "src/lsmpp_ev_client.c", "src/lsmpp_ev_server.c"),
+      sources = sources("src/smpp_session.c", "src/lsmpp_pdu.c", "src/lsmpp_glue.c",
+        "src/lsmpp_ev.c", "src/lsmpp_ev_dns.c", "src/lsmpp_ev_link.c", "src/lsmpp_ev_client.c",
+        "src/lsmpp_ev_server.c"),
       incdirs = { "src", "$(LIBEV_INCDIR)" },
       libdirs = { "$(LIBEV_LIBDIR)" },
       -- pthread: host names are looked up on helper threads (glibc 2.34+

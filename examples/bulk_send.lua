@@ -25,12 +25,9 @@ local function die(msg, code)
   cli.die("bulk_send", msg, code)
 end
 
-local opts, perr = cli.parse(arg, {
+local opts = cli.options("bulk_send", arg, {
   host = "value", port = "value", ["system-id"] = "value", to = "value", template = "value",
   count = "value", window = "value", workers = "value", ["receipt-wait"] = "value" })
-if not opts then
-  die(perr, 2)
-end
 
 local function int_opt(name, default)
   local v = opts[name]

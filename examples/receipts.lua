@@ -27,12 +27,9 @@ local function die(msg, code)
   cli.die("receipts", msg, code)
 end
 
-local opts, perr = cli.parse(arg, {
+local opts = cli.options("receipts", arg, {
   host = "value", port = "value", ["system-id"] = "value", to = "value", template = "value",
   count = "value", duration = "value" })
-if not opts then
-  die(perr, 2)
-end
 
 local conn, err = cli.gateway(opts)
 local sim, status, count, duration

@@ -22,12 +22,9 @@ local function die(msg, code)
   cli.die("send_otp", msg, code)
 end
 
-local opts, perr = cli.parse(arg, {
+local opts = cli.options("send_otp", arg, {
   host = "value", port = "value", ["system-id"] = "value", to = "value", template = "value",
   code = "value", language = "value", wait = "value" })
-if not opts then
-  die(perr, 2)
-end
 
 local conn, err = cli.gateway(opts)
 local sim, status

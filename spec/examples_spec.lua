@@ -49,6 +49,15 @@ describe("examples", function()
     assert.matches("SMPP_PASSWORD", err)
   end)
 
+  it("the examples refuse options they do not have", function()
+    for _, ex in ipairs { "send_otp", "bulk_send", "receipts" } do
+      local code, out, err = run(LUA .. " examples/" .. ex .. ".lua --bogus 1")
+      assert.are.equal(2, code, ex)
+      assert.are.equal("", out)
+      assert.are.equal(ex .. ": unknown option --bogus\n", err)
+    end
+  end)
+
   it("bulk_send.lua reports counts, rate and latency", function()
     local code, out, err = run(LUA .. " examples/bulk_send.lua --count 300 --window 5")
     assert.equal(0, code, err)

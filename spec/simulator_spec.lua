@@ -694,6 +694,95 @@ describe("smpp.simulator", function()
     end)
   end)
 
+  describe("on the backend in use (smpp.backend)", function()
+    -- A stand-in host: a clock the test sets, timers it fires, and a
+    -- server that records its options; the simulator is loaded afresh
+    -- against a fresh smpp.backend that has this host in use.
+    local host, t, timers, server_opts
+
+    local function load_on_stand_in()
+      t, timers = 1000, {}
+      host = {
+        name = "stand-in",
+        now = function() return t end,
+        timer = function(after, fn)
+          local tm = { at = t + after, fn = fn, stop = function(self) self.stopped = true end }
+          timers[#timers + 1] = tm
+          return tm
+        end,
+        on_error = function() end, client = function() end,
+        server = function(opts)
+          server_opts = opts
+          return { port = function() return 2775 end, connections = function() return 1 end,
+                   close = function() end }
+        end,
+      }
+      local fresh = dofile(package.searchpath("smpp.backend", package.path))
+      fresh.use(host)
+      local saved = package.loaded["smpp.backend"]
+      package.loaded["smpp.backend"] = fresh
+      local ok, mod = pcall(dofile, package.searchpath("smpp.simulator", package.path))
+      package.loaded["smpp.backend"] = saved
+      assert(ok, mod)
+      return mod
+    end
+
+    local function fire_due()
+      for _, tm in ipairs(timers) do
+        if not tm.stopped and not tm.fired and tm.at <= t then
+          tm.fired = true
+          tm.fn()
+        end
+      end
+    end
+
+    -- A connection as the host's server hands it to the handlers.
+    local function fake_conn()
+      local c = { answers = {}, delivered = {} }
+      function c.id() return 7 end
+      function c.error() return nil end
+      function c.respond(_, seq, status, msgid)
+        c.answers[#c.answers + 1] = { seq, status, msgid }
+      end
+      function c.deliver(_, fields, done, rec)
+        c.delivered[#c.delivered + 1] = { id = fields.tlvs.receipted_message_id, done = done,
+                                          rec = rec }
+        return true
+      end
+      return c
+    end
+
+    it("takes its server, timers and clock from the backend", function()
+      local stand_in_sim = load_on_stand_in()
+      local sim2 = assert(stand_in_sim { receipt_delay = 5, log = "memory", window = 3 })
+      assert.are.equal(2775, sim2:port())
+      assert.are.equal(3, server_opts.window)
+      assert.are.equal(1000, sim2:log_entries { event = "listening" }[1].time)
+      local conn = fake_conn()
+      assert.are.equal(0, server_opts.on_bind(conn, { system_id = "test", password = "secret" }))
+      server_opts.on_submit(conn, {
+        command = "submit_sm", sequence_number = 9, service_type = "CODE",
+        destination_addr = "+6598765432", registered_delivery = 1, data_coding = 8,
+        short_message = ucs2(OTP_JSON) })
+      local answer = conn.answers[1]
+      assert.are.same({ 9, 0 }, { answer[1], answer[2] })
+      -- The receipt waits receipt_delay on the backend's clock.
+      assert.are.equal(1, sim2:stats().receipts_due)
+      t = 1004.9
+      fire_due()
+      assert.are.equal(0, #conn.delivered)
+      t = 1005
+      fire_due()
+      assert.are.equal(answer[3], conn.delivered[1].id)
+      local d = conn.delivered[1]
+      d.done({ message_id = "" }, nil, nil, nil, d.rec)
+      assert.are.equal(1, sim2:stats().receipts_acked)
+      server_opts.on_close(conn, "closed")
+      assert.are.equal(0, sim2:stats().bound)
+      sim2:close()
+    end)
+  end)
+
   describe("with the user-facing client", function()
     it("takes an OTP from smpp.client and returns its receipt", function()
       local smpp = require "smpp"

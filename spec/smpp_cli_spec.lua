@@ -139,6 +139,21 @@ describe("smpp.cli", function()
       assert.are.equal(1, (lua('require("smpp.cli").die("prog", "it broke")')))
     end)
 
+    it("options ends a program on a bad command line, pointing at --help only if it has one",
+       function()
+         local function options(argv, spec)
+           return lua(string.format('print(require("smpp.cli").options("prog", %s, %s).y)', argv,
+                                    spec))
+         end
+         local code, out, err = options('{ "--x" }', '{ help = "flag" }')
+         assert.are.same({ 2, "", "prog: unknown option --x\n(try prog --help)\n" },
+                         { code, out, err })
+         code, out, err = options('{ "--x" }', '{ y = "flag" }')
+         assert.are.same({ 2, "", "prog: unknown option --x\n" }, { code, out, err })
+         code, out, err = options('{ "--y" }', '{ y = "flag" }')
+         assert.are.same({ 0, "true\n", "" }, { code, out, err })
+       end)
+
     it("usage_error points at --help, without where a Lua error was raised, and exits 2",
        function()
          local code, _, err = lua('require("smpp.cli").usage_error("prog", "x.lua:12: bad port")')

@@ -38,6 +38,7 @@ typedef struct lev_client {
     unsigned started : 1; /* bind was called */
     uint64_t receipts;
     smpp_session_stats last; /* the session's stats when it ended */
+    smpp_reason ended_by;    /* and why it ended */
     lev_lookup *lookup;      /* the host name's lookup while it runs */
 } lev_client;
 
@@ -198,7 +199,7 @@ static void client_push_uv(lua_State *L, lev_link *k)
     lev_link_push_self(L, k);
     if (!lua_isnil(L, -1)) {
         lsmpp_getuv(L, -1);
-        lua_remove(L, -2);
+        lua_replace(L, -2);
     }
 }
 
@@ -206,8 +207,10 @@ static void client_closed(lua_State *L, lev_link *k)
 {
     lev_client *c = (lev_client *)k;
     (void)L;
-    if (k->s)
+    if (k->s) {
         smpp_session_get_stats(k->s, &c->last);
+        c->ended_by = smpp_session_close_reason(k->s);
+    }
     cancel_lookup(c);
 }
 
@@ -271,8 +274,14 @@ static int client_bind(lua_State *L)
 static int client_submit(lua_State *L)
 {
     lev_client *c = check_client(L);
-    return lev_link_submit(L, &c->link,
-                           c->started || c->link.closed ? "closed" : "not bound: call bind first");
+    /* With the session gone, what it would have said: "not sent" once the
+     * link ended by itself, "closed" after the program's close. */
+    const char *gone = "not bound: call bind first";
+    if (c->started)
+        gone = c->ended_by == SMPP_REASON_CLOSED ? "closed" : "not sent";
+    else if (c->link.closed)
+        gone = "closed";
+    return lev_link_submit(L, &c->link, gone);
 }
 
 static int client_error(lua_State *L)
@@ -376,6 +385,7 @@ static const char *const client_options[] = {"host",
                                              "response_timeout",
                                              "enquire_link_interval",
                                              "max_pdu",
+                                             "output_buffer",
                                              "trace",
                                              NULL};
 

@@ -73,6 +73,7 @@ static const struct {
     {"window", offsetof(smpp_session_config, window), 1, 65535},
     {"queue_size", offsetof(smpp_session_config, queue_max), 0, 100000000},
     {"max_pdu", offsetof(smpp_session_config, max_pdu), 64, 16u << 20},
+    {"output_buffer", offsetof(smpp_session_config, out_max), 1, 1u << 30},
     {"connect_timeout", offsetof(smpp_session_config, connect_timeout_ms), 0, 0},
     {"bind_timeout", offsetof(smpp_session_config, bind_timeout_ms), 0, 0},
     {"response_timeout", offsetof(smpp_session_config, response_timeout_ms), 0, 0},
@@ -161,6 +162,8 @@ int lsmpp_submit(lua_State *L, smpp_session *s, int idx, uint64_t token, smpp_ms
         return push_fail(L, "queue full");
     case SMPP_ERR_STATE:
         return push_fail(L, "closed");
+    case SMPP_ERR_NOT_SENT:
+        return push_fail(L, "not sent");
     default:
         return push_fail(L, err.msg);
     }
@@ -200,6 +203,11 @@ int lsmpp_push_result(lua_State *L, const smpp_event *ev)
         lua_setfield(L, -2, "message_id");
         lsmpp_push_u32(L, ev->sequence_number);
         lua_setfield(L, -2, "sequence_number");
+        if (ev->warning != NULL) {
+            /* Taken leniently (see smpp_event): say how. */
+            lua_pushstring(L, ev->warning);
+            lua_setfield(L, -2, "warning");
+        }
         return 1;
     case SMPP_OUTCOME_NACK:
         push_refusal(L, ev->status);

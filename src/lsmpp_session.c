@@ -34,6 +34,7 @@
 typedef struct lsession {
     smpp_session *s; /* NULL once collected */
     uint64_t receipts;
+    size_t held;      /* bytes the last pending() handed out */
     char detail[128]; /* the detail of fail("dns failure: ...") */
 } lsession;
 
@@ -238,7 +239,9 @@ static int s_feed(lua_State *L)
     return push_true(L);
 }
 
-/* s:pending() -> bytes | nil: what to write now (copied). */
+/* s:pending() -> bytes | nil: what to write now (copied). The copy may be
+ * written while the driver calls the session again: the session holds
+ * those bytes as written until s:sent(n) (smpp_session_hold). */
 static int s_pending(lua_State *L)
 {
     lsession *u = check_session(L);
@@ -246,7 +249,8 @@ static int s_pending(lua_State *L)
     size_t len = 0;
 
     if (u->s != NULL)
-        p = smpp_session_pending(u->s, &len);
+        p = smpp_session_hold(u->s, &len);
+    u->held = len;
     if (len == 0)
         lua_pushnil(L);
     else
@@ -263,10 +267,13 @@ static int s_sent(lua_State *L)
 
     if (u->s != NULL)
         (void)smpp_session_pending(u->s, &len);
+    if (len < u->held)
+        len = u->held; /* the link broke while they were being written */
     if (!lsmpp_get_integer(L, 2, &n) || n < 0 || (uint64_t)n > len)
         return luaL_argerror(L, 2, "a count of pending bytes expected");
     if (u->s != NULL)
         smpp_session_sent(u->s, (size_t)n);
+    u->held = 0;
     return push_true(L);
 }
 
@@ -535,6 +542,7 @@ static const char *const client_options[] = {"role",
                                              "window",
                                              "queue_size",
                                              "max_pdu",
+                                             "output_buffer",
                                              "connect_timeout",
                                              "bind_timeout",
                                              "response_timeout",

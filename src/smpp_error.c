@@ -31,6 +31,8 @@ const char *smpp_strerror(int code)
         return "out of memory";
     case SMPP_ERR_ARG:
         return "bad argument";
+    case SMPP_ERR_NOT_SENT:
+        return "not sent: the link ended";
     case SMPP_ERR_FATAL:
         return "fatal error";
     case SMPP_ERR_FRAMING:

@@ -23,6 +23,8 @@ typedef enum smpp_err_code {
     SMPP_ERR_QUEUE_FULL = -8,      /* submit queue is full */
     SMPP_ERR_NOMEM = -9,           /* out of memory */
     SMPP_ERR_ARG = -10,            /* bad argument from the caller */
+    SMPP_ERR_NOT_SENT = -11,       /* the link ended without the application
+                                      closing it: nothing more goes out */
     SMPP_ERR_FATAL = -100,         /* codes <= this one are fatal */
     SMPP_ERR_FRAMING = -101,       /* command_length < 16 or over the cap */
     SMPP_ERR_PROTOCOL = -102       /* peer broke the protocol beyond repair */

@@ -45,6 +45,11 @@
 #define OOM_RETRY_MS 10
 /* SMPP 3.4 5.2.4: the interface version this session speaks (3.4). */
 #define SMPP_VERSION_34 0x34
+/* Default bound on unwritten output before requests wait in the queue. */
+#define OUT_MAX_DEFAULT (256u * 1024u)
+/* A request's out_end once its bytes were taken back out of the output:
+ * past any offset, so it counts as never written. */
+#define OUT_CUT UINT64_MAX
 
 typedef struct smpp_buf {
     uint8_t *data;
@@ -56,9 +61,11 @@ typedef struct smpp_buf {
 /* One request in flight. */
 typedef struct smpp_req {
     uint64_t token;
-    uint64_t out_end; /* session output offset where its PDU ends */
+    uint64_t out_end; /* session output offset where its PDU ends, or
+                         OUT_CUT */
     smpp_ms deadline;
     uint32_t seq;
+    uint32_t len; /* its PDU's length */
     int32_t prev; /* send order; -1 ends the list */
     int32_t next; /* send order, or the free list */
 } smpp_req;
@@ -94,6 +101,8 @@ struct smpp_session {
     smpp_buf out;
     smpp_buf queue;
     uint64_t out_total; /* bytes ever appended to out */
+    uint64_t out_held;  /* output offset up to which smpp_session_hold lent
+                           the bytes to the driver, until its sent() */
 
     smpp_req *reqs;
     uint32_t req_cap;
@@ -436,9 +445,17 @@ static void send_request(smpp_session *s, int32_t idx, size_t len)
     smpp_put_u32(p + 12, r->seq);
     out_commit(s, len);
     r->out_end = s->out_total;
+    r->len = (uint32_t)len;
     r->deadline = s->now + s->cfg.response_timeout_ms;
     req_link(s, idx);
     s->stats.sent++;
+}
+
+/* Output offset below which bytes may have reached the peer: those
+ * written, and those the driver holds (see smpp_session_hold). */
+static uint64_t out_taken(const smpp_session *s)
+{
+    return s->out_held > s->stats.bytes_out ? s->out_held : s->stats.bytes_out;
 }
 
 /* Work was put off for lack of memory: have the driver tick soon. */
@@ -453,7 +470,8 @@ static void retry_later(smpp_session *s)
  * retry_at at the latest) or a result tries again. */
 static void pump(smpp_session *s)
 {
-    while (s->state == SMPP_STATE_BOUND && s->queued > 0 && s->in_flight < s->cfg.window) {
+    while (s->state == SMPP_STATE_BOUND && s->queued > 0 && s->in_flight < s->cfg.window &&
+           buf_len(&s->out) < s->cfg.out_max) {
         const uint8_t *rec = s->queue.data + s->queue.head;
         uint32_t len = smpp_get_u32(rec + QREC_HEAD);
         int32_t idx = req_alloc(s);
@@ -473,6 +491,51 @@ static void pump(smpp_session *s)
         s->queued--;
         buf_consume(&s->mem, &s->queue, QREC_HEAD + len);
     }
+}
+
+/*
+ * Take out of the output every in-flight request due by `due` none of
+ * whose bytes were written, in one pass; the requests after them keep
+ * their offsets in step. The output is written in order, so these are the
+ * newest requests, and nothing else is touched (the session's own answers
+ * and keep-alive between them stay, in order). Such a request then ends
+ * NOT_SENT (see end_in_flight): nothing is written after its outcome is
+ * reported. Not once the output was dropped: there is nothing to cut.
+ */
+static void cut_unwritten(smpp_session *s, smpp_ms due)
+{
+    uint8_t *base = s->out.data + s->out.head;
+    uint64_t origin = s->stats.bytes_out; /* output offset of base[0] */
+    uint64_t taken = out_taken(s);
+    size_t to = 0, from = 0, end = buf_len(&s->out);
+    uint64_t removed = 0;
+    int32_t i;
+
+    if (s->out_dropped || s->req_tail < 0 ||
+        s->reqs[s->req_tail].out_end - s->reqs[s->req_tail].len < taken)
+        return;
+    for (i = s->req_head; i >= 0; i = s->reqs[i].next) {
+        smpp_req *r = &s->reqs[i];
+        size_t at;
+
+        if (r->out_end == OUT_CUT)
+            continue;
+        if (r->deadline > due || r->out_end - r->len < taken) {
+            r->out_end -= removed;
+            continue;
+        }
+        at = (size_t)(r->out_end - r->len - origin);
+        if (to != from)
+            memmove(base + to, base + from, at - from);
+        to += at - from;
+        from = at + r->len;
+        removed += r->len;
+        r->out_end = OUT_CUT;
+    }
+    if (to != from)
+        memmove(base + to, base + from, end - from);
+    s->out.tail = s->out.head + to + (end - from);
+    s->out_total -= removed;
 }
 
 /* ---- ending ------------------------------------------------------------- */
@@ -510,6 +573,10 @@ static void session_end(smpp_session *s, smpp_reason reason, smpp_outcome inflig
     if (drop_output) {
         s->out_dropped = 1;
         buf_consume(&s->mem, &s->out, buf_len(&s->out));
+    } else {
+        /* What is left goes out (an unbind_resp): not the requests that
+         * end now and were not written. */
+        cut_unwritten(s, INT64_MAX);
     }
     /* Nothing after the close is read. */
     s->in.head = s->in.tail;
@@ -546,9 +613,15 @@ static void end_in_flight(smpp_session *s, uint32_t hpos, smpp_event *ev, smpp_o
 {
     int32_t idx = (int32_t)s->htab[hpos] - 1;
     smpp_req r = s->reqs[idx];
+    uint64_t written = out_taken(s);
 
     req_unlink(s, idx, hpos);
-    if (outcome == SMPP_OUTCOME_LOST && s->out_dropped && r.out_end > s->stats.bytes_out)
+    /* Only a request the peer may have got can end with an unknown fate:
+     * one with none of its bytes written or held by the driver (they were
+     * cut out, see cut_unwritten), or not all of them when the link broke
+     * (the peer can't act on half a PDU), surely did not go out. */
+    if ((outcome == SMPP_OUTCOME_TIMEOUT || outcome == SMPP_OUTCOME_LOST) &&
+        (r.out_end - r.len >= written || (s->out_dropped && r.out_end > written)))
         outcome = SMPP_OUTCOME_NOT_SENT;
     result(s, ev, r.token, r.seq, outcome, status, pdu);
 }
@@ -742,6 +815,39 @@ static int on_first_pdu(smpp_session *s, int rc, uint32_t id, uint32_t seq, smpp
     return 1;
 }
 
+/*
+ * A submit_sm_resp is the gateway's word on a message it may already be
+ * delivering: dropping it (the request would end "timeout") or failing
+ * its request would invite a resend, and an OTP sent twice. So status 0
+ * with no body is a success with an empty message_id, and a body that
+ * does not decode still gives its message_id: up to its NUL, or the bytes
+ * as sent when the NUL is missing. Either way with a warning. rc is the
+ * strict decode's; returns 0 when the pdu holds the answer.
+ */
+static int submit_resp_lenient(smpp_session *s, const uint8_t *p, size_t n, int rc,
+                               const char **warning)
+{
+    const uint8_t *body = p + SMPP_HEADER_LEN;
+    size_t len = n - SMPP_HEADER_LEN;
+    const uint8_t *nul;
+
+    if (rc == 0) {
+        if (!s->pdu.has_body && s->pdu.command_status == 0)
+            *warning = "submit_sm_resp: status 0 with no body, message_id taken as empty";
+        return 0;
+    }
+    nul = memchr(body, 0, len);
+    smpp_pdu_clear(&s->pdu);
+    s->pdu.command_id = SMPP_SUBMIT_SM_RESP;
+    s->pdu.command_status = smpp_get_u32(p + 8);
+    s->pdu.sequence_number = smpp_get_u32(p + 12);
+    s->pdu.message_id.ptr = body;
+    s->pdu.message_id.len = nul != NULL ? (size_t)(nul - body) : len;
+    *warning = nul != NULL ? "submit_sm_resp: malformed body, message_id taken up to its NUL"
+                           : "submit_sm_resp: message_id without its NUL, taken as sent";
+    return 0;
+}
+
 /* A framed PDU did not decode: say which and why (smpp_session_error). */
 static void note_decode_error(smpp_session *s, uint32_t id, const smpp_error *e)
 {
@@ -797,10 +903,20 @@ static int parse_one(smpp_session *s, smpp_event *ev)
 
     if (s->cfg.role == SMPP_ROLE_SERVER && s->state == SMPP_STATE_BINDING)
         return on_first_pdu(s, rc, id, seq, ev);
-    if (SMPP_IS_RESPONSE(id))
-        /* A response that does not decode is dropped: its request then
-         * ends by timeout (outcome unknown) rather than on a guess. */
-        return rc == 0 ? on_response(s, id, status, seq, ev) : 0;
+    if (SMPP_IS_RESPONSE(id)) {
+        const char *warning = NULL;
+
+        if (id == SMPP_SUBMIT_SM_RESP)
+            rc = submit_resp_lenient(s, p, (size_t)n, rc, &warning);
+        /* Any other response that does not decode is dropped: its request
+         * then ends by timeout (outcome unknown) rather than on a guess. */
+        if (rc != 0)
+            return 0;
+        rc = on_response(s, id, status, seq, ev);
+        if (rc > 0 && ev->type == SMPP_EV_RESULT)
+            ev->warning = warning;
+        return rc;
+    }
     if (rc != 0 && id == s->peer_req) {
         /* Framed but undecodable: the stream is still in step, so answer
          * with generic_nack, RINVCMDLEN (SMPP 3.4 5.1.3: the body does not
@@ -822,6 +938,7 @@ void smpp_session_config_init(smpp_session_config *config, smpp_role role)
     config->window = 10;
     config->queue_max = 10000;
     config->max_pdu = SMPP_DEFAULT_MAX_PDU;
+    config->out_max = OUT_MAX_DEFAULT;
     config->connect_timeout_ms = 10000;
     config->bind_timeout_ms = 10000;
     config->response_timeout_ms = 10000;
@@ -940,6 +1057,8 @@ smpp_session *smpp_session_new(const smpp_session_config *config, smpp_ms now, s
     s->cfg.mem = &s->mem;
     if (s->cfg.max_pdu == 0)
         s->cfg.max_pdu = SMPP_DEFAULT_MAX_PDU;
+    if (s->cfg.out_max == 0)
+        s->cfg.out_max = OUT_MAX_DEFAULT;
     copy_str(s->system_id, sizeof(s->system_id), config->system_id);
     copy_str(s->password, sizeof(s->password), config->password);
     copy_str(s->system_type, sizeof(s->system_type), config->system_type);
@@ -992,6 +1111,11 @@ void smpp_session_free(smpp_session *s)
 smpp_state smpp_session_state(const smpp_session *s)
 {
     return s->state;
+}
+
+smpp_reason smpp_session_close_reason(const smpp_session *s)
+{
+    return s->state == SMPP_STATE_CLOSED ? s->close_reason : SMPP_REASON_NONE;
 }
 
 smpp_role smpp_session_role(const smpp_session *s)
@@ -1115,12 +1239,29 @@ const uint8_t *smpp_session_pending(smpp_session *s, size_t *len)
     return *len > 0 ? s->out.data + s->out.head : NULL;
 }
 
+const uint8_t *smpp_session_hold(smpp_session *s, size_t *len)
+{
+    const uint8_t *p = smpp_session_pending(s, len);
+
+    s->out_held = s->stats.bytes_out + *len;
+    return p;
+}
+
 void smpp_session_sent(smpp_session *s, size_t n)
 {
-    if (n > buf_len(&s->out))
-        n = buf_len(&s->out);
+    size_t room = buf_len(&s->out);
+
+    if (s->out_dropped && s->out_held > s->stats.bytes_out)
+        /* The output is gone, but the driver still wrote from what it
+         * held: those bytes count (their requests may have gone out). */
+        room = (size_t)(s->out_held - s->stats.bytes_out);
+    if (n > room)
+        n = room;
     s->stats.bytes_out += n;
-    buf_consume(&s->mem, &s->out, n);
+    s->out_held = 0; /* the rest, if any, is the session's again */
+    buf_consume(&s->mem, &s->out, n > buf_len(&s->out) ? buf_len(&s->out) : n);
+    if (s->queued > 0)
+        pump(s);
 }
 
 /* ---- public: time -------------------------------------------------------- */
@@ -1251,6 +1392,9 @@ int smpp_session_next_event(smpp_session *s, smpp_ms now, smpp_event *ev)
      * the same timeout, so only the oldest can be due first. */
     if (s->state == SMPP_STATE_BOUND && s->req_head >= 0 &&
         s->reqs[s->req_head].deadline <= s->now) {
+        /* Those due whose bytes all still wait here must never go out
+         * after their outcome: take them out now, all in one pass. */
+        cut_unwritten(s, s->now);
         end_in_flight(s, hash_find(s, s->reqs[s->req_head].seq), ev, SMPP_OUTCOME_TIMEOUT, 0, NULL);
         pump(s);
         return 1;
@@ -1265,6 +1409,9 @@ int smpp_session_submit(smpp_session *s, const smpp_pdu *pdu, uint64_t token, sm
 {
     long n;
 
+    if (s->state == SMPP_STATE_CLOSED && s->close_reason != SMPP_REASON_CLOSED)
+        return smpp_error_set(err, SMPP_ERR_NOT_SENT, "not sent: the link ended (%s)",
+                              smpp_reason_name(s->close_reason));
     if (s->state == SMPP_STATE_UNBINDING || s->state == SMPP_STATE_CLOSED)
         return smpp_error_set(err, SMPP_ERR_STATE, "session is %s", smpp_state_name(s->state));
     if (pdu == NULL || pdu->command_id != s->req_cmd)
@@ -1272,7 +1419,8 @@ int smpp_session_submit(smpp_session *s, const smpp_pdu *pdu, uint64_t token, sm
                               smpp_command_name(s->req_cmd));
     advance(s, now);
 
-    if (s->state == SMPP_STATE_BOUND && s->queued == 0 && s->in_flight < s->cfg.window) {
+    if (s->state == SMPP_STATE_BOUND && s->queued == 0 && s->in_flight < s->cfg.window &&
+        buf_len(&s->out) < s->cfg.out_max) {
         /* Hot path: straight into the output, no copy. */
         int32_t idx = req_alloc(s);
 
@@ -1315,7 +1463,9 @@ void smpp_session_close(smpp_session *s, int graceful, smpp_ms now)
         return;
     }
     /* SMPP 3.4 4.2: unbind, then wait for unbind_resp. Requests not yet
-     * answered end now (the application asked to stop waiting). */
+     * answered end now (the application asked to stop waiting); those not
+     * written at all don't go out after that. */
+    cut_unwritten(s, INT64_MAX);
     seq = seq_take(s);
     if (emit_simple(s, SMPP_UNBIND, 0, seq, 0) != 0) {
         session_end(s, SMPP_REASON_CLOSED, SMPP_OUTCOME_CLOSED, SMPP_OUTCOME_CLOSED, 0);

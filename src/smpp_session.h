@@ -43,7 +43,8 @@
  *
  * Rules kept here (PROTOCOL.md, "What the gateway expects of a client"):
  * nothing but bind is sent before bound; sequence numbers 1..0x7FFFFFFF
- * wrap back to 1; at most `window` requests in flight, the rest wait in a
+ * wrap back to 1; at most `window` requests in flight, and none moves into
+ * the output while out_max bytes of it are unwritten: the rest wait in a
  * bounded FIFO; every request sent through smpp_session_submit ends in
  * exactly one SMPP_EV_RESULT event, whatever happens; enquire_link every
  * enquire_link_ms; no enquire_link_resp within response_timeout_ms closes
@@ -94,14 +95,17 @@ typedef enum smpp_reason {
 typedef enum smpp_outcome {
     SMPP_OUTCOME_RESPONSE = 0, /* answered; status says how (0 = success) */
     SMPP_OUTCOME_NACK,         /* generic_nack for its sequence number */
-    SMPP_OUTCOME_TIMEOUT,      /* no answer within response_timeout_ms */
-    SMPP_OUTCOME_LOST,         /* link went down after it was sent: outcome
-                                  unknown, the message may have gone out.
-                                  (A request whose bytes the driver had not
-                                  all written when the link broke ends
-                                  NOT_SENT instead: see smpp_session_sent.) */
-    SMPP_OUTCOME_NOT_SENT,     /* link went down (or bind failed) before it
-                                  was sent: it surely did not go out */
+    SMPP_OUTCOME_TIMEOUT,      /* no answer within response_timeout_ms,
+                                  and its bytes were written (wholly or
+                                  partly): the message may have gone out */
+    SMPP_OUTCOME_LOST,         /* link went down after it was written:
+                                  outcome unknown, it may have gone out */
+    SMPP_OUTCOME_NOT_SENT,     /* it surely did not go out: the link went
+                                  down (or the bind failed) before its bytes
+                                  were all written, or its response timeout
+                                  (or the peer's unbind) came before any of
+                                  them were, and they were taken back out
+                                  of the output (see smpp_session_sent) */
     SMPP_OUTCOME_CLOSED        /* the application closed the session */
 } smpp_outcome;
 
@@ -138,6 +142,11 @@ typedef struct smpp_event {
     smpp_reason reason;       /* BIND_FAILED, CLOSED */
     const smpp_pdu *pdu;      /* borrowed until the next session call; NULL
                                  when the event has no PDU */
+    const char *warning;      /* RESULT: static text when the answer was
+                                 taken leniently (a submit_sm_resp with no
+                                 body, or a message_id without its NUL,
+                                 which is then the bytes as sent); NULL
+                                 otherwise */
 } smpp_event;
 
 /*
@@ -173,6 +182,11 @@ typedef struct smpp_session_config {
     uint32_t window;    /* requests in flight at most; default 10 */
     uint32_t queue_max; /* requests waiting for the window; default 10000 */
     uint32_t max_pdu;   /* framing cap; default 65536 */
+    uint32_t out_max;   /* bytes of unwritten output at or over which
+                           requests wait in the queue instead of being
+                           encoded into the output (the bytes the session
+                           writes itself, answers and keep-alive, are not
+                           held back); 0 = default 262144 */
 
     smpp_ms connect_timeout_ms;  /* client, 10000 */
     smpp_ms bind_timeout_ms;     /* client; server: time allowed for the
@@ -251,6 +265,14 @@ void smpp_session_recv_commit(smpp_session *s, size_t n);
 /* Bytes to write: pointer valid until the next call on the session; *len 0
  * (and NULL) when there is nothing to write.
  *
+ * Bytes not yet reported by smpp_session_sent still belong to the session:
+ * a request none of whose bytes were written when its response timeout
+ * passes (or when the peer unbinds, or the application closes) is taken
+ * back out of them and ends NOT_SENT (CLOSED for the application's close),
+ * so that nothing is written after its outcome was reported. A driver that
+ * hands the bytes to a writer of its own must therefore call sent() as soon
+ * as the writer has them, before any other call on the session.
+ *
  * In CLOSED: when the session closed because the link broke (fail, broken
  * stream, dead link, idle, timeouts, reject_bind) the output was thrown
  * away and *len is 0. When it closed in order (the application's close,
@@ -260,7 +282,16 @@ void smpp_session_recv_commit(smpp_session *s, size_t n);
  * non-blocking write, or a short grace period), then close the socket.
  * Nothing depends on it: every outcome was already decided. */
 const uint8_t *smpp_session_pending(smpp_session *s, size_t *len);
-/* n bytes of pending output were written. */
+/* pending() for a driver that keeps the bytes past this call (a copy for a
+ * writer that may still be writing them while the driver calls the session
+ * again): until the driver's next smpp_session_sent, the session counts
+ * them as written. It never takes a request back out of them, and one in
+ * them ends LOST, not NOT_SENT, if the link breaks meanwhile. sent(n) then
+ * says how many were written (the rest, if any, is the session's again),
+ * even after the link broke. */
+const uint8_t *smpp_session_hold(smpp_session *s, size_t *len);
+/* n bytes of pending output were written. Requests waiting for the
+ * output to drain below out_max move into it here. */
 void smpp_session_sent(smpp_session *s, size_t n);
 
 /* Move the clock to now (it never goes back) and nothing else: no timer
@@ -297,8 +328,11 @@ int smpp_session_next_event(smpp_session *s, smpp_ms now, smpp_event *ev);
  * is encoded and checked at once, and a field over its limit returns
  * SMPP_ERR_LIMIT / SMPP_ERR_FIELD naming it, with nothing queued (also
  * SMPP_ERR_LIMIT for a PDU over max_pdu). SMPP_ERR_QUEUE_FULL when
- * queue_max requests already wait; SMPP_ERR_STATE once unbinding or
- * closed; SMPP_ERR_NOMEM. On 0 the request will end in exactly one
+ * queue_max requests already wait; SMPP_ERR_STATE once the application
+ * closed the session (unbinding, or closed with reason CLOSED);
+ * SMPP_ERR_NOT_SENT once it closed for any other reason (the peer, the
+ * network, a failed bind: the request surely did not go out);
+ * SMPP_ERR_NOMEM. On 0 the request will end in exactly one
  * SMPP_EV_RESULT carrying token. Before BOUND requests wait in the queue.
  */
 int smpp_session_submit(smpp_session *s, const smpp_pdu *pdu, uint64_t token, smpp_ms now,
@@ -333,6 +367,9 @@ void smpp_session_reject_bind(smpp_session *s, smpp_ms now);
 int smpp_session_respond(smpp_session *s, uint32_t command_id, uint32_t sequence_number,
                          uint32_t status, const char *message_id, size_t message_id_len,
                          smpp_error *err);
+
+/* Why the session closed: SMPP_REASON_NONE until it is CLOSED. */
+smpp_reason smpp_session_close_reason(const smpp_session *s);
 
 /* What last failed to frame or decode in the input, and why: "broken
  * stream: command_length 70000 is over the cap of 65536 bytes",

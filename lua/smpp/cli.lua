@@ -82,6 +82,16 @@ function _M.parse(argv, spec)
   return opts
 end
 
+--- syntax: opts = cli.options(prog, argv, spec)
+-- cli.parse, for a program: what is wrong with the command line ends it
+-- with exit status 2 (a usage error pointing at --help when spec has help).
+function _M.options(prog, argv, spec)
+  local opts, err = _M.parse(argv or {}, spec)
+  if opts then return opts end
+  if spec.help then _M.usage_error(prog, err) end
+  _M.die(prog, err, 2)
+end
+
 --- syntax: conn, err = cli.gateway(opts [, ask_password [, env]])
 -- The gateway a program is pointed at: opts.host, opts.port and
 -- opts["system-id"] (from --host, --port, --system-id), else SMPP_HOST,

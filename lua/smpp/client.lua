@@ -443,7 +443,7 @@ function _M:send_otp(opts, cb)
       if not res then
         return done(nil, serr, status)
       end
-      local out = { message_id = res.message_id }
+      local out = { message_id = res.message_id, warning = res.warning }
       if not secs then
         return done(out)
       end

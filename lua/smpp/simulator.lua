@@ -27,12 +27,14 @@ local due = require "smpp.simulator.due"
 local delivery = require "smpp.simulator.delivery"
 local simlog = require "smpp.simulator.log"
 local pdu = require "smpp.pdu"
+local backend = require "smpp.backend"
 
 -- The host's primitives the simulator runs on: server(opts) (smpp.ev.server's
--- interface), timer(after, fn) (a one-shot timer with :stop()) and now().
--- This is the one place they come from.
+-- interface), timer(after, fn) (a one-shot timer with :stop()) and now(),
+-- from the backend in use (smpp.backend), taken when a simulator is made so
+-- a program may still choose the backend after require.
 local function host()
-  return require "smpp.ev"
+  return backend.get()
 end
 
 local type = type

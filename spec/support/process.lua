@@ -37,18 +37,19 @@ function M.run(cmd, env)
   return code, slurp(out), slurp(err)
 end
 
--- Start bin/smpp-sim --port 0 with `args`, from another directory (it must
--- find the checkout's modules relative to itself), and read the line it
--- prints once it listens. Returns a handle: pid, line, port (nil when the
--- line did not come), stderr() (what it wrote there so far), and
--- stop([signal]) -> ok, how, code (its exit; default signal TERM; later
--- calls do nothing).
-function M.sim(args)
+-- Start bin/smpp-sim --port 0 with `args` (and `env`, "NAME=value ...",
+-- optional), from another directory (it must find the checkout's modules
+-- relative to itself), and read the line it prints once it listens.
+-- Returns a handle: pid, line, port (nil when the line did not come),
+-- stderr() (what it wrote there so far), and stop([signal]) -> ok, how,
+-- code (its exit; default signal TERM; later calls do nothing).
+function M.sim(args, env)
   local errfile = os.tmpname()
   -- exec all the way down, so the pid printed is the simulator's and the
   -- exit status popen reports is its own.
-  local cmd = string.format("exec sh -c 'cd /tmp; echo $$; exec %s %s %s/bin/smpp-sim --port 0 "
-                            .. "%s' 2>%s", CLEAN_ENV, M.LUA, M.ROOT, args or "", errfile)
+  local cmd = string.format("exec sh -c 'cd /tmp; echo $$; exec %s %s %s %s/bin/smpp-sim "
+                            .. "--port 0 %s' 2>%s", CLEAN_ENV, env or "", M.LUA, M.ROOT,
+                            args or "", errfile)
   local p = assert(io.popen(cmd, "r"))
   local h = { pid = tonumber(p:read("l")) }
   h.line = p:read("l")

@@ -6,12 +6,17 @@
 --   local raw = require "support.rawserver"   -- (spec/ is on package.path)
 --   local srv = raw.start("never_answer")      -- child started, port known
 --   srv.port; srv:stop()                       -- stop kills the child
+--   srv:submits()   -- once the client is gone: waits for the child to end,
+--                   -- then every submit_sm it read, in order, as
+--                   -- { seq = n, mark = "..." } (mark: the "#...#" in the
+--                   -- PDU's bytes, or nil)
 -- As a script (what start runs):
---   lua5.4 spec/support/rawserver.lua SCENARIO
---   prints "PORT <n>" once listening, serves one connection, then exits.
+--   lua5.4 spec/support/rawserver.lua SCENARIO [RECORD_FILE]
+--   prints "PORT <n>" once listening, serves one connection, then exits;
+--   appends "<seq> <mark>" to RECORD_FILE for each submit_sm it reads.
 --
 -- Scenarios (all answer bind_transceiver first, except "silent"):
---   silent           read the bind, never answer it
+--   silent           read the bind, never answer it (read until the end)
 --   close_mid_window answer the first submit_sm, then close the socket while
 --                    the others are in flight
 --   never_answer     read everything, answer nothing more (not even
@@ -22,15 +27,26 @@
 --   pieces           answer every submit_sm, one byte per write, with pauses
 --   nack             answer every submit_sm with generic_nack (status 3)
 --   close_on_bind    read the bind, close (the gateway's "bad credentials")
+--   unbind_on_bind   read the bind, answer it with an unbind request
+--   close_after_bind answer the bind, then close the socket
+--   unbind_after_bind answer the bind, then send unbind
+--   stall            answer the bind, read nothing for STALL seconds, then
+--                    read everything and answer every submit_sm
+--   resp_nobody      answer every submit_sm with status 0 and no body
+--   resp_nonul       answer every submit_sm with message_id "abc" and no NUL
 
 local M = {}
+
+-- How long "stall" reads nothing.
+M.STALL = 1.5
 
 local HERE = debug.getinfo(1, "S").source:match("^@(.*)$")
 
 function M.start(scenario)
   local lua = os.getenv("LUA") or "lua5.4"
+  local record = os.tmpname()
   -- exec: the popen'd shell becomes the child, so its pid is the server's.
-  local cmd = string.format("exec %s %s %s", lua, HERE, scenario)
+  local cmd = string.format("exec %s %s %s %s", lua, HERE, scenario, record)
   local p = assert(io.popen("echo $$; " .. cmd, "r"))
   local pid = tonumber(p:read("l"))
   local line = p:read("l")
@@ -47,6 +63,17 @@ function M.start(scenario)
       -- The exit status is of no interest (and libev may have reaped it).
       pcall(self.pipe.close, self.pipe)
     end
+    os.remove(record)
+  end
+  function srv.submits(self)
+    -- The pipe ends when the child does: everything it read is recorded.
+    self.pipe:read("a")
+    local list = {}
+    for entry in io.lines(record) do
+      local seq, mark = entry:match("^(%d+) (.*)$")
+      list[#list + 1] = { seq = tonumber(seq), mark = mark ~= "" and mark or nil }
+    end
+    return list
   end
   return srv
 end
@@ -60,7 +87,14 @@ end
 local socket = require "socket"
 
 local scenario = arg[1]
-local lsock = assert(socket.bind("127.0.0.1", 0))
+local record = arg[2] and assert(io.open(arg[2], "a"))
+local lsock = assert(socket.tcp())
+assert(lsock:bind("127.0.0.1", 0))
+if scenario == "stall" then
+  -- A small receive window: the client's own output fills, not the kernel.
+  assert(lsock:setoption("recv-buffer-size", 4096))
+end
+assert(lsock:listen())
 local _, port = lsock:getsockname()
 io.stdout:write("PORT ", port, "\n")
 io.stdout:flush()
@@ -95,7 +129,12 @@ local function read_pdu(timeout)
     body = conn:receive(len - 16)
     if not body then return nil end
   end
-  return { id = u32(head, 5), status = u32(head, 9), seq = u32(head, 13), body = body }
+  local p = { id = u32(head, 5), status = u32(head, 9), seq = u32(head, 13), body = body }
+  if record and p.id == 0x04 then
+    record:write(p.seq, " ", body:match("#[^#]*#") or "", "\n")
+    record:flush()
+  end
+  return p
 end
 
 local SUBMIT, BIND, ENQUIRE, UNBIND = 0x04, 0x09, 0x15, 0x06
@@ -109,10 +148,14 @@ local function answer_bind()
   local p = read_pdu()
   if not p or p.id ~= BIND then os.exit(1) end
   if scenario == "silent" then
-    socket.sleep(5)
+    while read_pdu(5) do end
     os.exit(0)
   elseif scenario == "close_on_bind" then
     conn:close()
+    os.exit(0)
+  elseif scenario == "unbind_on_bind" then
+    send(pdu(UNBIND, 0, 1))
+    while read_pdu(2) do end
     os.exit(0)
   end
   send(pdu(0x80000009, 0, p.seq, "raw\0"))
@@ -175,14 +218,24 @@ elseif scenario == "pieces" then
       end
     end
   end
-elseif scenario == "nack" then
+elseif scenario == "nack" or scenario == "stall" or scenario:match("^resp_") then
+  local answer = {
+    nack = function(seq) return pdu(0x80000000, 3, seq) end,
+    stall = function(seq) return pdu(0x80000004, 0, seq, "m" .. seq .. "\0") end,
+    resp_nobody = function(seq) return pdu(0x80000004, 0, seq) end,
+    resp_nonul = function(seq) return pdu(0x80000004, 0, seq, "abc") end,
+  }
+  if scenario == "stall" then socket.sleep(M.STALL) end
   while true do
     local p = read_pdu()
     if not p then break end
     if not housekeeping(p) and p.id == SUBMIT then
-      send(pdu(0x80000000, 3, p.seq))
+      send(answer[scenario](p.seq))
     end
   end
+elseif scenario == "unbind_after_bind" then
+  send(pdu(UNBIND, 0, 1))
+  while read_pdu(2) do end
 end
 conn:close()
 os.exit(0)
