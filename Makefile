@@ -90,8 +90,15 @@ test-link: $(BUILD)/smpp/core.so
 test-c: $(addprefix $(BUILD)/test_,$(C_TESTS))
 	@for t in $(C_TESTS); do $(BUILD)/test_$$t spec/fixtures || exit 1; done
 
+# Every spec on the libev backend, then the client-facing ones (smpp.client,
+# the coroutines, the simulator and the programs built on them) again on the
+# LuaSocket backend, the simulator with them.
+SOCKET_SPECS := spec/client_spec.lua spec/coroutine_spec.lua spec/smpp_spec.lua \
+                spec/backend_spec.lua spec/examples_spec.lua spec/cli_spec.lua \
+                spec/outcomes_spec.lua
 test-lua: all
-	$(BUSTED) --lua=$(LUA) $(BUSTED_ARGS)
+	SMPP_BACKEND=ev $(BUSTED) --lua=$(LUA) $(BUSTED_ARGS)
+	SMPP_BACKEND=socket $(BUSTED) --lua=$(LUA) $(BUSTED_ARGS) $(SOCKET_SPECS)
 
 # C tests and the Lua specs with AddressSanitizer + UndefinedBehaviorSanitizer.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -128,6 +135,9 @@ compat: deps
 	  if LUA_CPATH="$(BUILD)/lua$$v/?.so;;" $$lua spec/support/compat_smoke.lua; then \
 	    echo "check compat $$lua: 1 passed, 0 failed"; \
 	  else echo "check compat $$lua: 0 passed, 1 failed"; exit 1; fi; \
+	  if LUA_CPATH="$(BUILD)/lua$$v/?.so;;" $$lua spec/support/session_smoke.lua; then \
+	    echo "check compat $$lua core.session: 1 passed, 0 failed"; \
+	  else echo "check compat $$lua core.session: 0 passed, 1 failed"; exit 1; fi; \
 	done
 	@# The Lua layer needs 5.3+: the whole of it (simulator, client, coroutines) on 5.3.
 	@if LUA_CPATH="$(BUILD)/lua5.3/?.so;;" lua5.3 spec/support/lua_roundtrip.lua; then \

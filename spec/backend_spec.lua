@@ -1,5 +1,6 @@
 -- smpp.backend: which backend the Lua layer runs on, and how it is chosen.
 
+package.path = "spec/?.lua;" .. package.path
 local smpp = require "smpp"
 
 local LUA = os.getenv("LUA") or "lua5.4"
@@ -92,9 +93,41 @@ describe("smpp.backend", function()
   end)
 
   it("can be chosen after require \"smpp\", until first use", function()
-    local ok, out = run_lua("", 'local smpp = require "smpp"; smpp.use("ev");'
+    local ok, out = run_lua("", 'local smpp = require "smpp"; smpp.use("socket");'
       .. ' print(smpp.backend(), package.loaded["smpp.ev"] ~= nil)')
     assert.is_true(ok, out)
-    assert.equal("ev\ttrue\n", out)
+    assert.equal("socket\tfalse\n", out)
+  end)
+
+  it("is the only part of the Lua layer that loads smpp.ev", function()
+    local p = assert(io.popen("grep -rlE 'require[ (]*[\"'\\'']smpp\\.ev[\"'\\'']' lua"))
+    local files = {}
+    for line in p:lines() do files[#files + 1] = line end
+    p:close()
+    assert.same({ "lua/smpp/backend/ev.lua" }, files)
+  end)
+
+  it("never loads smpp.ev on the LuaSocket backend", function()
+    -- The simulator in a process of its own (bin/smpp-sim runs on libev);
+    -- the client in a fresh one that must never load libev.
+    local process = require "support.process"
+    local sim = process.sim("")
+    assert(sim.port, sim.line)
+    local ok, out = run_lua("SMPP_BACKEND=socket", string.format([[
+      local smpp = require "smpp"
+      local core = require "smpp.core"
+      local template = require "smpp.template"
+      assert(core.session and template.otp)
+      local c = smpp.client { host = "127.0.0.1", port = %d, system_id = "test",
+                              password = "secret" }
+      assert(c:bind())
+      local res = assert(c:send_otp { to = "+6598765432", template = "otp-login",
+                                      code = "1", wait_receipt = 5 })
+      c:close()
+      print(smpp.backend(), res.stat, package.loaded["smpp.ev"])
+    ]], sim.port))
+    sim.stop()
+    assert.is_true(ok, out)
+    assert.equal("socket\tDELIVRD\tnil\n", out)
   end)
 end)

@@ -30,7 +30,7 @@
 
 /* ---- errors from callbacks --------------------------------------------- */
 
-static int lev_msgh(lua_State *L)
+int lev_msgh(lua_State *L)
 {
     const char *msg = lua_tostring(L, 1);
     if (msg == NULL) {
@@ -46,8 +46,7 @@ static int lev_msgh(lua_State *L)
     return 1;
 }
 
-/* The error message is on top of the stack; pops it. */
-static void lev_report(lua_State *L, lev_ctx *ctx)
+void lev_report(lua_State *L, lev_ctx *ctx)
 {
     if (ctx->on_error != LUA_NOREF) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->on_error);

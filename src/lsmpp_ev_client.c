@@ -199,7 +199,7 @@ static void client_push_uv(lua_State *L, lev_link *k)
     lev_link_push_self(L, k);
     if (!lua_isnil(L, -1)) {
         lsmpp_getuv(L, -1);
-        lua_remove(L, -2);
+        lua_replace(L, -2);
     }
 }
 

@@ -90,7 +90,7 @@ static void push_server_uv(lua_State *L, lev_server *srv)
     push_server(L, srv);
     if (!lua_isnil(L, -1)) {
         lsmpp_getuv(L, -1);
-        lua_remove(L, -2);
+        lua_replace(L, -2);
     }
 }
 
