@@ -215,7 +215,7 @@ describe("outcomes", function()
   it("reports a timeout for a submit that was written, and the gateway has it", function()
     srv = raw.start("never_answer")
     local written
-    c = client(srv, { response_timeout = 0.2, trace = function(dir, p)
+    c = client(srv, { response_timeout = 0.5, trace = function(dir, p)
       if dir == "out" and p.command == "submit_sm" then written = true end
     end })
     assert.is_true(c:bind())
