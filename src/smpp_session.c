@@ -504,16 +504,20 @@ static void pump(smpp_session *s)
  */
 static void cut_unwritten(smpp_session *s, smpp_ms due)
 {
-    uint8_t *base = s->out.data + s->out.head;
     uint64_t origin = s->stats.bytes_out; /* output offset of base[0] */
     uint64_t taken = out_taken(s);
     size_t to = 0, from = 0, end = buf_len(&s->out);
     uint64_t removed = 0;
+    uint8_t *base;
     int32_t i;
 
-    if (s->out_dropped || s->req_tail < 0 ||
+    /* Nothing to cut unless the newest request is still in the output,
+     * unwritten: cuts take a prefix of the unwritten ones (they fall due
+     * in send order), so if it was cut, so were all the others. */
+    if (s->out_dropped || s->req_tail < 0 || s->reqs[s->req_tail].out_end == OUT_CUT ||
         s->reqs[s->req_tail].out_end - s->reqs[s->req_tail].len < taken)
         return;
+    base = s->out.data + s->out.head; /* the newest request's bytes are there */
     for (i = s->req_head; i >= 0; i = s->reqs[i].next) {
         smpp_req *r = &s->reqs[i];
         size_t at;
