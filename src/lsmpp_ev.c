@@ -9,9 +9,7 @@
  * runs inside lua_pcall (lev_pcall); errors go to ev.on_error and the loop
  * goes on.
  */
-#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "lsmpp_ev.h"

@@ -16,7 +16,6 @@
 #include "lsmpp_ev.h"
 #include "lsmpp_ev_dns.h"
 #include "lsmpp_ev_link.h"
-#include "lsmpp_pdu.h"
 
 /* Slots of the user value table after the LEV_UV_* ones. */
 enum {
