@@ -535,6 +535,7 @@ static void cut_unwritten(smpp_session *s, smpp_ms due)
         from = at + r->len;
         removed += r->len;
         r->out_end = OUT_CUT;
+        s->stats.sent--; /* taken back: it never left */
     }
     if (to != from)
         memmove(base + to, base + from, end - from);

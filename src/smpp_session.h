@@ -203,7 +203,7 @@ typedef struct smpp_session_config {
 
 typedef struct smpp_session_stats {
     uint64_t submitted;    /* requests accepted by smpp_session_submit */
-    uint64_t sent;         /* of those, written to the output */
+    uint64_t sent;         /* of those, put in the output and not taken back */
     uint64_t succeeded;    /* RESULT with RESPONSE and status 0 */
     uint64_t failed;       /* every other RESULT */
     uint64_t delivered_in; /* deliver_sm received (client) */

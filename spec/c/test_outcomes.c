@@ -257,6 +257,12 @@ TEST(an_unwritten_request_times_out_not_sent_and_leaves_the_output)
     CHECK_EQ_INT(count_results(SMPP_OUTCOME_NOT_SENT), 3);
     CHECK_EQ_INT(pending_len(s), 0);
     CHECK_EQ_INT(smpp_session_state(s), SMPP_STATE_BOUND);
+    {
+        smpp_session_stats st;
+
+        smpp_session_get_stats(s, &st);
+        CHECK_EQ_INT(st.sent, 0); /* taken back: none of them left */
+    }
     /* The next one goes straight out again, with the offsets in step. */
     CHECK_EQ_INT(submit(s, 4, 2000), 0);
     write_all(s);
