@@ -126,6 +126,7 @@ struct smpp_session {
     uint8_t bind_failed_pending; /* BIND_FAILED event still to hand out */
     uint8_t bind_answer_pending; /* server: BIND_REQUEST not yet answered */
     uint8_t done;                /* CLOSED event handed out */
+    uint8_t app_closed;          /* smpp_session_close was called, even after the end */
     smpp_reason bind_failed_reason;
     uint32_t bind_failed_status;
     smpp_reason close_reason;
@@ -1414,7 +1415,7 @@ int smpp_session_submit(smpp_session *s, const smpp_pdu *pdu, uint64_t token, sm
 {
     long n;
 
-    if (s->state == SMPP_STATE_CLOSED && s->close_reason != SMPP_REASON_CLOSED)
+    if (s->state == SMPP_STATE_CLOSED && s->close_reason != SMPP_REASON_CLOSED && !s->app_closed)
         return smpp_error_set(err, SMPP_ERR_NOT_SENT, "not sent: the link ended (%s)",
                               smpp_reason_name(s->close_reason));
     if (s->state == SMPP_STATE_UNBINDING || s->state == SMPP_STATE_CLOSED)
@@ -1460,6 +1461,9 @@ void smpp_session_close(smpp_session *s, int graceful, smpp_ms now)
 {
     uint32_t seq;
 
+    /* From now on a submit is refused as "closed", the program's word,
+     * even when the link had already ended by itself. */
+    s->app_closed = 1;
     if (s->state == SMPP_STATE_CLOSED || (graceful && s->state == SMPP_STATE_UNBINDING))
         return;
     advance(s, now);
