@@ -135,6 +135,9 @@ compat: deps
 	  if LUA_CPATH="$(BUILD)/lua$$v/?.so;;" $$lua spec/support/compat_smoke.lua; then \
 	    echo "check compat $$lua: 1 passed, 0 failed"; \
 	  else echo "check compat $$lua: 0 passed, 1 failed"; exit 1; fi; \
+	  if LUA_CPATH="$(BUILD)/lua$$v/?.so;;" $$lua spec/support/session_smoke.lua; then \
+	    echo "check compat $$lua core.session: 1 passed, 0 failed"; \
+	  else echo "check compat $$lua core.session: 0 passed, 1 failed"; exit 1; fi; \
 	done
 	@# The Lua layer needs 5.3+: the whole of it (simulator, client, coroutines) on 5.3.
 	@if LUA_CPATH="$(BUILD)/lua5.3/?.so;;" lua5.3 spec/support/lua_roundtrip.lua; then \

@@ -2,26 +2,17 @@
 -- anywhere: a fake clock (every call gets its `now`), hand-made peer bytes
 -- (smpp.pdu.encode), or a second core.session in the server role wired to
 -- the first in memory. Each scenario asserts the events and the bytes out.
+package.path = "spec/?.lua;" .. package.path
 local core = require "smpp.core"
 local pdu = require "smpp.pdu"
+local peer = require "support.session_peer"
 
-local pack = table.pack
+local events, wire = peer.events, peer.wire
 
 local function client(opts, now)
   local o = { system_id = "test", password = "secret" }
   for k, v in pairs(opts or {}) do o[k] = v end
   return core.session(o, now or 0)
-end
-
--- Every event the session has now, each as a packed list of values.
-local function events(s, now)
-  local list = {}
-  while true do
-    local ev = pack(s:next_event(now))
-    if ev[1] == nil then return list end
-    ev.n = nil
-    list[#list + 1] = ev
-  end
 end
 
 -- Just the kinds, for checking order.
@@ -505,16 +496,6 @@ describe("core.session", function()
   end)
 
   describe("server role", function()
-    -- A client and a server session wired together in memory.
-    local function wire(c, s, now)
-      for _ = 1, 20 do
-        local a, b = c:pending(), s:pending()
-        if not a and not b then return end
-        if a then c:sent(#a); s:feed(a, now) end
-        if b then s:sent(#b); c:feed(b, now) end
-      end
-    end
-
     local function pair(copts, sopts)
       local c = client(copts)
       local o = { role = "server" }

@@ -9,9 +9,7 @@
  * runs inside lua_pcall (lev_pcall); errors go to ev.on_error and the loop
  * goes on.
  */
-#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "lsmpp_ev.h"
@@ -30,7 +28,7 @@
 
 /* ---- errors from callbacks --------------------------------------------- */
 
-static int lev_msgh(lua_State *L)
+int lev_msgh(lua_State *L)
 {
     const char *msg = lua_tostring(L, 1);
     if (msg == NULL) {
@@ -46,8 +44,7 @@ static int lev_msgh(lua_State *L)
     return 1;
 }
 
-/* The error message is on top of the stack; pops it. */
-static void lev_report(lua_State *L, lev_ctx *ctx)
+void lev_report(lua_State *L, lev_ctx *ctx)
 {
     if (ctx->on_error != LUA_NOREF) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->on_error);

@@ -69,6 +69,11 @@ static inline lua_State *lev_ctx_L(lev_ctx *ctx)
  * traceback; an error goes to ev.on_error (or one line on stderr) and is
  * popped. Returns 0 when fn ran, -1 when it raised. */
 int lev_pcall(lua_State *L, lev_ctx *ctx, int nargs, int nresults);
+/* lev_pcall in two parts, for a caller making many protected calls in a
+ * row: push lev_msgh once, lua_pcall with its index, and hand an error
+ * (the message on top of the stack) to lev_report, which pops it. */
+int lev_msgh(lua_State *L);
+void lev_report(lua_State *L, lev_ctx *ctx);
 
 /* luaL_setmetatable is 5.2+. */
 static inline void lev_setmetatable(lua_State *L, const char *name)

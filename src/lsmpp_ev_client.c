@@ -16,7 +16,6 @@
 #include "lsmpp_ev.h"
 #include "lsmpp_ev_dns.h"
 #include "lsmpp_ev_link.h"
-#include "lsmpp_pdu.h"
 
 /* Slots of the user value table after the LEV_UV_* ones. */
 enum {
@@ -35,7 +34,8 @@ typedef struct lev_client {
     char system_id[16];
     char system_type[13];
     int port;
-    unsigned started : 1; /* bind was called */
+    unsigned started : 1;    /* bind was called */
+    unsigned app_closed : 1; /* the program called close (or __close) */
     uint64_t receipts;
     smpp_session_stats last; /* the session's stats when it ended */
     smpp_reason ended_by;    /* and why it ended */
@@ -199,7 +199,7 @@ static void client_push_uv(lua_State *L, lev_link *k)
     lev_link_push_self(L, k);
     if (!lua_isnil(L, -1)) {
         lsmpp_getuv(L, -1);
-        lua_remove(L, -2);
+        lua_replace(L, -2);
     }
 }
 
@@ -278,7 +278,7 @@ static int client_submit(lua_State *L)
      * link ended by itself, "closed" after the program's close. */
     const char *gone = "not bound: call bind first";
     if (c->started)
-        gone = c->ended_by == SMPP_REASON_CLOSED ? "closed" : "not sent";
+        gone = c->ended_by == SMPP_REASON_CLOSED || c->app_closed ? "closed" : "not sent";
     else if (c->link.closed)
         gone = "closed";
     return lev_link_submit(L, &c->link, gone);
@@ -320,14 +320,18 @@ static int client_on_close(lua_State *L)
 
 static int client_close(lua_State *L)
 {
-    lev_link_shutdown(L, &check_client(L)->link, LEV_GRACEFUL);
+    lev_client *c = check_client(L);
+    c->app_closed = 1;
+    lev_link_shutdown(L, &c->link, LEV_GRACEFUL);
     lua_pushboolean(L, 1);
     return 1;
 }
 
 static int client_close_now(lua_State *L) /* __close */
 {
-    lev_link_shutdown(L, &check_client(L)->link, LEV_IMMEDIATE);
+    lev_client *c = check_client(L);
+    c->app_closed = 1;
+    lev_link_shutdown(L, &c->link, LEV_IMMEDIATE);
     return 0;
 }
 

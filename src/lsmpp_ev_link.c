@@ -347,43 +347,39 @@ static void unref_callback(lua_State *L, int uv, int token)
     lua_pop(L, 1);
 }
 
-/* Call a RESULT event's callback with the event's values (the n on top
- * of the stack: "result", token, then lsmpp_push_result's) past the kind
- * and the token and, when the request carried an extra argument, that as
- * the fifth, after the result padded with nils. Both are released before
- * the call. */
-static void call_result(lua_State *L, int uv, const smpp_event *ev, int n)
+/* Call a RESULT event's callback with the result's values, the ones
+ * lsmpp_push_result makes for core.session's next_event too, and, when
+ * the request carried an extra argument, that as the fifth, after the
+ * result padded with nils. Both are released before the call. */
+static void call_result(lua_State *L, int uv, const smpp_event *ev)
 {
     int ref = (int)ev->token;
     if (ref == 0)
         return;
     lua_rawgeti(L, uv, LEV_UV_CBS);
-    lua_rawgeti(L, -1, ref);
-    luaL_unref(L, -2, ref);
-    lua_replace(L, -n - 2); /* the callback over the kind */
-    lua_pop(L, 1);
+    int cbs = lua_gettop(L);
+    lua_rawgeti(L, cbs, ref); /* cbs + 1: the callback */
+    luaL_unref(L, cbs, ref);
     lua_rawgeti(L, uv, LEV_UV_ARGS);
-    lua_rawgeti(L, -1, ref);
+    int args = lua_gettop(L);
+    lua_rawgeti(L, args, ref); /* args + 1: its argument, or nil */
     int has_arg = !lua_isnil(L, -1);
     /* Cleared before the call: a submit from the callback reuses ref. */
     if (has_arg) {
         lua_pushnil(L);
-        lua_rawseti(L, -3, ref);
+        lua_rawseti(L, args, ref);
     }
-    lua_replace(L, -n - 1); /* the argument over the token */
-    lua_pop(L, 1);
-    if (lua_isnil(L, -n))
+    if (lua_isnil(L, cbs + 1))
         return;
-    /* Stack: callback, argument, the result's n - 2 values. */
-    n -= 2;
+    lua_pushvalue(L, cbs + 1);
+    int n = lsmpp_push_result(L, ev);
     if (has_arg) {
         /* A fixed place whatever the outcome: the fifth argument. */
         for (; n < 4; n++)
             lua_pushnil(L);
-        lua_pushvalue(L, -n - 1);
+        lua_pushvalue(L, args + 1);
         n++;
     }
-    lua_remove(L, -n - 1);
     lua_call(L, n, 0);
 }
 
@@ -524,28 +520,27 @@ static void trace_flush(lua_State *L, lev_link *k)
 
 /* ---- events ---------------------------------------------------------------------- */
 
-/* What link_event_p receives. */
+/* What link_event_p receives besides the owner's user value table. */
 typedef struct link_call {
     lev_link *k;
     const smpp_event *ev;
 } link_call;
 
+/* link_event_p(uv, call): one event, inside lua_pcall. */
 static int link_event_p(lua_State *L)
 {
-    link_call *call = (link_call *)lua_touserdata(L, 1);
-    lev_link *k = call->k;
-    k->ops->push_uv(L, k);
-    if (lua_isnil(L, -1))
+    link_call *call = (link_call *)lua_touserdata(L, 2);
+    const smpp_event *ev = call->ev;
+    if (lua_isnil(L, 1))
+        return 0; /* the owner is gone */
+    if (ev->type == SMPP_EV_RESULT) {
+        call_result(L, 1, ev);
         return 0;
-    int uv = lua_gettop(L);
+    }
     /* The values core.session's next_event gives, made by the same glue. */
-    int n = lsmpp_push_event(L, call->ev, 0, k->detail);
-    if (n == 0)
-        return 0; /* UNBOUND: CLOSED follows, which is what users see */
-    if (call->ev->type == SMPP_EV_RESULT)
-        call_result(L, uv, call->ev, n);
-    else
-        k->ops->event(L, k, call->ev, uv, n);
+    int n = lsmpp_push_event(L, ev, 0, call->k->detail);
+    if (n > 0) /* none for UNBOUND: CLOSED follows, which users see */
+        call->k->ops->event(L, call->k, ev, 1, n);
     return 0;
 }
 
@@ -596,6 +591,10 @@ static void link_drain(lua_State *L, lev_link *k)
     /* On the stack, the userdata can't be collected while we use it, even
      * when a callback closes the link and it loses its anchor. */
     lev_link_push_self(L, k);
+    lua_pushcfunction(L, lev_msgh);
+    int msgh = lua_gettop(L);
+    k->ops->push_uv(L, k);
+    int uv = lua_gettop(L);
     k->depth++;
     for (;;) {
         if (k->tracing)
@@ -607,8 +606,10 @@ static void link_drain(lua_State *L, lev_link *k)
             break;
         link_call call = {k, &ev};
         lua_pushcfunction(L, link_event_p);
+        lua_pushvalue(L, uv);
         lua_pushlightuserdata(L, &call);
-        (void)lev_pcall(L, k->ctx, 1, 0);
+        if (lua_pcall(L, 2, 0, msgh) != 0)
+            lev_report(L, k->ctx);
         if (k->s == NULL)
             break; /* closed at __gc/__close from inside the callback */
         if (ev.type == SMPP_EV_CLOSED) {

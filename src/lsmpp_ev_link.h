@@ -33,8 +33,8 @@ struct lev_link;
 typedef struct lev_link_ops {
     /* An event the link does not handle itself (every type but RESULT
      * and UNBOUND), run inside lua_pcall with the owner's user value table
-     * at uv and, above it, the n values lsmpp_push_event made of the event
-     * (kind first), as core.session's next_event gives them. May raise. */
+     * at uv and the n values lsmpp_push_event made of the event (kind
+     * first), as core.session's next_event gives them, on top. May raise. */
     void (*event)(lua_State *L, struct lev_link *k, const smpp_event *ev, int uv, int n);
     /* Push the user value table holding the link's LEV_UV_* slots, or nil
      * when it is gone. */

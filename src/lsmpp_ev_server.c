@@ -16,7 +16,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -90,7 +89,7 @@ static void push_server_uv(lua_State *L, lev_server *srv)
     push_server(L, srv);
     if (!lua_isnil(L, -1)) {
         lsmpp_getuv(L, -1);
-        lua_remove(L, -2);
+        lua_replace(L, -2);
     }
 }
 

@@ -271,20 +271,6 @@ void smpp_pdu_clear(smpp_pdu *pdu)
     pdu->has_body = 1;
 }
 
-void smpp_pdu_defaults(smpp_pdu *pdu, uint32_t command_id)
-{
-    smpp_pdu_clear(pdu);
-    pdu->command_id = command_id;
-    pdu->service_type.ptr = (const uint8_t *)"MSG";
-    pdu->service_type.len = 3;
-    pdu->source_addr_ton = 1;
-    pdu->source_addr_npi = 1;
-    pdu->dest_addr_ton = 1;
-    pdu->dest_addr_npi = 1;
-    if (command_id == SMPP_SUBMIT_SM)
-        pdu->registered_delivery = 1;
-}
-
 long smpp_frame(const uint8_t *buf, size_t len, uint32_t max_len, smpp_error *err)
 {
     uint32_t cmd_len;
@@ -661,4 +647,18 @@ int smpp_pdu_add_tlv(smpp_pdu *pdu, uint16_t tag, const void *value, size_t len,
     pdu->tlvs[pdu->tlv_count].value = value;
     pdu->tlv_count++;
     return 0;
+}
+
+void smpp_pdu_defaults(smpp_pdu *pdu, uint32_t command_id)
+{
+    smpp_pdu_clear(pdu);
+    pdu->command_id = command_id;
+    pdu->service_type.ptr = (const uint8_t *)"MSG";
+    pdu->service_type.len = 3;
+    pdu->source_addr_ton = 1;
+    pdu->source_addr_npi = 1;
+    pdu->dest_addr_ton = 1;
+    pdu->dest_addr_npi = 1;
+    if (command_id == SMPP_SUBMIT_SM)
+        pdu->registered_delivery = 1;
 }

@@ -126,6 +126,7 @@ struct smpp_session {
     uint8_t bind_failed_pending; /* BIND_FAILED event still to hand out */
     uint8_t bind_answer_pending; /* server: BIND_REQUEST not yet answered */
     uint8_t done;                /* CLOSED event handed out */
+    uint8_t app_closed;          /* smpp_session_close was called, even after the end */
     smpp_reason bind_failed_reason;
     uint32_t bind_failed_status;
     smpp_reason close_reason;
@@ -504,16 +505,20 @@ static void pump(smpp_session *s)
  */
 static void cut_unwritten(smpp_session *s, smpp_ms due)
 {
-    uint8_t *base = s->out.data + s->out.head;
     uint64_t origin = s->stats.bytes_out; /* output offset of base[0] */
     uint64_t taken = out_taken(s);
     size_t to = 0, from = 0, end = buf_len(&s->out);
     uint64_t removed = 0;
+    uint8_t *base;
     int32_t i;
 
-    if (s->out_dropped || s->req_tail < 0 ||
+    /* Nothing to cut unless the newest request is still in the output,
+     * unwritten: cuts take a prefix of the unwritten ones (they fall due
+     * in send order), so if it was cut, so were all the others. */
+    if (s->out_dropped || s->req_tail < 0 || s->reqs[s->req_tail].out_end == OUT_CUT ||
         s->reqs[s->req_tail].out_end - s->reqs[s->req_tail].len < taken)
         return;
+    base = s->out.data + s->out.head; /* the newest request's bytes are there */
     for (i = s->req_head; i >= 0; i = s->reqs[i].next) {
         smpp_req *r = &s->reqs[i];
         size_t at;
@@ -531,6 +536,7 @@ static void cut_unwritten(smpp_session *s, smpp_ms due)
         from = at + r->len;
         removed += r->len;
         r->out_end = OUT_CUT;
+        s->stats.sent--; /* taken back: it never left */
     }
     if (to != from)
         memmove(base + to, base + from, end - from);
@@ -1409,7 +1415,7 @@ int smpp_session_submit(smpp_session *s, const smpp_pdu *pdu, uint64_t token, sm
 {
     long n;
 
-    if (s->state == SMPP_STATE_CLOSED && s->close_reason != SMPP_REASON_CLOSED)
+    if (s->state == SMPP_STATE_CLOSED && s->close_reason != SMPP_REASON_CLOSED && !s->app_closed)
         return smpp_error_set(err, SMPP_ERR_NOT_SENT, "not sent: the link ended (%s)",
                               smpp_reason_name(s->close_reason));
     if (s->state == SMPP_STATE_UNBINDING || s->state == SMPP_STATE_CLOSED)
@@ -1455,6 +1461,9 @@ void smpp_session_close(smpp_session *s, int graceful, smpp_ms now)
 {
     uint32_t seq;
 
+    /* From now on a submit is refused as "closed", the program's word,
+     * even when the link had already ended by itself. */
+    s->app_closed = 1;
     if (s->state == SMPP_STATE_CLOSED || (graceful && s->state == SMPP_STATE_UNBINDING))
         return;
     advance(s, now);

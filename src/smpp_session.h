@@ -203,7 +203,7 @@ typedef struct smpp_session_config {
 
 typedef struct smpp_session_stats {
     uint64_t submitted;    /* requests accepted by smpp_session_submit */
-    uint64_t sent;         /* of those, written to the output */
+    uint64_t sent;         /* of those, put in the output and not taken back */
     uint64_t succeeded;    /* RESULT with RESPONSE and status 0 */
     uint64_t failed;       /* every other RESULT */
     uint64_t delivered_in; /* deliver_sm received (client) */
@@ -329,9 +329,11 @@ int smpp_session_next_event(smpp_session *s, smpp_ms now, smpp_event *ev);
  * SMPP_ERR_LIMIT / SMPP_ERR_FIELD naming it, with nothing queued (also
  * SMPP_ERR_LIMIT for a PDU over max_pdu). SMPP_ERR_QUEUE_FULL when
  * queue_max requests already wait; SMPP_ERR_STATE once the application
- * closed the session (unbinding, or closed with reason CLOSED);
- * SMPP_ERR_NOT_SENT once it closed for any other reason (the peer, the
- * network, a failed bind: the request surely did not go out);
+ * closed the session (unbinding, closed with reason CLOSED, or
+ * smpp_session_close called after the link had ended by itself);
+ * SMPP_ERR_NOT_SENT once it closed for any other reason and the
+ * application has not called close (the peer, the network, a failed
+ * bind: the request surely did not go out);
  * SMPP_ERR_NOMEM. On 0 the request will end in exactly one
  * SMPP_EV_RESULT carrying token. Before BOUND requests wait in the queue.
  */

@@ -257,6 +257,12 @@ TEST(an_unwritten_request_times_out_not_sent_and_leaves_the_output)
     CHECK_EQ_INT(count_results(SMPP_OUTCOME_NOT_SENT), 3);
     CHECK_EQ_INT(pending_len(s), 0);
     CHECK_EQ_INT(smpp_session_state(s), SMPP_STATE_BOUND);
+    {
+        smpp_session_stats st;
+
+        smpp_session_get_stats(s, &st);
+        CHECK_EQ_INT(st.sent, 0); /* taken back: none of them left */
+    }
     /* The next one goes straight out again, with the offsets in step. */
     CHECK_EQ_INT(submit(s, 4, 2000), 0);
     write_all(s);
@@ -584,9 +590,9 @@ TEST(a_submit_after_the_link_ended_is_not_sent)
         p.command_id = SMPP_SUBMIT_SM;
         CHECK_EQ_INT(smpp_session_submit(s, &p, 51, 20000, &err), SMPP_ERR_NOT_SENT);
         CHECK(strstr(err.msg, smpp_reason_name(reasons[h])) != NULL);
-        /* The application's close after that changes nothing. */
+        /* After the application's close, its own word: "closed". */
         smpp_session_close(s, 1, 20000);
-        CHECK_EQ_INT(submit(s, 52, 20000), SMPP_ERR_NOT_SENT);
+        CHECK_EQ_INT(submit(s, 52, 20000), SMPP_ERR_STATE);
         CHECK_EQ_INT(events(s, 20000), 0);
         smpp_session_free(s);
         reset();
@@ -614,6 +620,16 @@ TEST(a_submit_after_the_applications_close_is_refused_as_closed)
     s = client(&cfg); /* closed before it was bound */
     smpp_session_close(s, 0, 1);
     CHECK_EQ_INT(submit(s, 3, 1), SMPP_ERR_STATE);
+    smpp_session_free(s);
+    reset();
+
+    /* The link ended by itself, then the program closed: its word wins. */
+    s = bound(&cfg);
+    smpp_session_fail(s, SMPP_REASON_CONNECTION_LOST, 2);
+    CHECK_EQ_INT(submit(s, 4, 2), SMPP_ERR_NOT_SENT);
+    smpp_session_close(s, 1, 3);
+    CHECK_EQ_INT(submit(s, 5, 3), SMPP_ERR_STATE);
+    CHECK_EQ_INT(smpp_session_close_reason(s), SMPP_REASON_CONNECTION_LOST);
     smpp_session_free(s);
 }
 

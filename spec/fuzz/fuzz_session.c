@@ -75,7 +75,7 @@ static void do_submit(state *st)
     rc = smpp_session_submit(st->s, &p, st->next_token, st->now, NULL);
     if (rc == 0)
         st->next_token++;
-    else if (rc != SMPP_ERR_QUEUE_FULL && rc != SMPP_ERR_STATE)
+    else if (rc != SMPP_ERR_QUEUE_FULL && rc != SMPP_ERR_STATE && rc != SMPP_ERR_NOT_SENT)
         abort();
 }
 
