@@ -131,3 +131,78 @@ describe("smpp.backend", function()
     assert.equal("socket\tDELIVRD\tnil\n", out)
   end)
 end)
+
+describe("smpp.backend.socket's loop", function()
+  local host = require "smpp.backend.socket"
+
+  -- Turn the loop until it says nothing is left; false after 5 s.
+  local function run_out()
+    local deadline = host.now() + 5
+    while host.run_once() do
+      if host.now() > deadline then return false end
+    end
+    return true
+  end
+
+  it("fires timers in time order, not a stopped one, then has nothing left", function()
+    local fired = {}
+    host.timer(0.03, function() fired[#fired + 1] = "c" end)
+    host.timer(0.01, function() fired[#fired + 1] = "a" end)
+    local stopped = host.timer(0.02, function() fired[#fired + 1] = "stopped" end)
+    host.timer(0.02, function() fired[#fired + 1] = "b" end)
+    stopped:stop()
+    stopped:stop()
+    assert.is_true(run_out())
+    assert.same({ "a", "b", "c" }, fired)
+    assert.is_false(host.run_once())
+  end)
+
+  it("wakes a thread waiting on a condition by signal or by timeout", function()
+    local c = host.cond()
+    local got = {}
+    local function waiter(name, timeout)
+      return function()
+        local r = { name, c:wait(timeout) }
+        got[#got + 1] = r
+      end
+    end
+    host.spawn(waiter("signalled"))
+    host.spawn(waiter("timed out", 0.01))
+    host.run_once(false) -- both wait now
+    assert.same({}, got)
+    assert.is_true(run_out())
+    assert.same({ { "timed out", nil, "timeout" } }, got)
+    c:signal()
+    assert.is_true(run_out())
+    assert.same({ "signalled", true }, got[2])
+  end)
+
+  it("starts a spawned thread only from the loop", function()
+    local ran = false
+    host.spawn(function() ran = true end)
+    assert.is_false(ran)
+    host.run_once(false)
+    assert.is_true(ran)
+  end)
+
+  it("refuses to wait outside a thread", function()
+    assert.has_error(function() host.cond():wait() end,
+      "cond:wait: must run in a thread started by spawn")
+    assert.has_error(function() host.connect("127.0.0.1", 1, 1) end,
+      "connect: must run in a thread started by spawn")
+  end)
+
+  it("hands errors of timers and threads to on_error, with a traceback", function()
+    local errors = {}
+    host.on_error(function(msg) errors[#errors + 1] = msg end)
+    host.timer(0, function() error("timer boom") end)
+    host.spawn(function() error("thread boom") end)
+    assert.is_true(run_out())
+    host.on_error(nil)
+    assert.equal(2, #errors)
+    for _, msg in ipairs(errors) do
+      assert.matches("boom", msg)
+      assert.matches("stack traceback", msg)
+    end
+  end)
+end)
