@@ -43,6 +43,10 @@ build = {
     ["smpp.loop"] = "lua/smpp/loop.lua",
     ["smpp.backend"] = "lua/smpp/backend.lua",
     ["smpp.backend.ev"] = "lua/smpp/backend/ev.lua",
+    -- LuaSocket's backend: needs LuaSocket (Debian's lua-socket, or the
+    -- luasocket rock), which only this backend loads.
+    ["smpp.backend.socket"] = "lua/smpp/backend/socket.lua",
+    ["smpp.driver"] = "lua/smpp/driver.lua",
     ["smpp.pdu"] = "lua/smpp/pdu.lua",
     ["smpp.simulator"] = "lua/smpp/simulator.lua",
     ["smpp.simulator.options"] = "lua/smpp/simulator/options.lua",
