@@ -462,6 +462,9 @@ function _M:close(cb)
   local st = self._st
   local begin = function(done)
     if st.closed then
+      -- The link ended by itself; tell the driver the program closed too,
+      -- so that a later submit says "closed", not "not sent".
+      st.link:close()
       done(true)
       return true
     end

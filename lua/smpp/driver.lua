@@ -369,8 +369,10 @@ function _M.new(host)
   -- close (graceful or not): the events come from the drain, now at top
   -- level, or from the drain running when called from a callback.
   local function shut(k, graceful)
-    if k.ended then return end
+    -- After the end too: the session then knows the program closed, and
+    -- refuses later submits as "closed" rather than "not sent".
     k.s:close(graceful)
+    if k.ended then return end
     settle(k)
   end
 
