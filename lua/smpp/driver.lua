@@ -24,10 +24,10 @@
 -- Each link (a client's connection, or one a server accepted) is a session
 -- and up to three threads: the connect (clients), a reader that feeds what
 -- arrives, and a writer that waits on a condition and writes what the
--- session has pending in one send (as much as the socket takes). Every path that touched the session
--- ends in `settle`: hand out the session's events (callbacks run there, in
--- the order the session gives them), arm one timer at the session's
--- deadline, wake the writer. So what the callbacks of one wakeup queue
+-- session has pending in one send (as much as the socket takes). Every
+-- path that touched the session ends in `settle`: hand out the session's
+-- events (callbacks run there, in the order the session gives them), arm
+-- one timer at the session's deadline, wake the writer. So what the callbacks of one wakeup queue
 -- leaves in one write, as with smpp.ev. The session's clock is core.now(),
 -- whatever the host's.
 --
