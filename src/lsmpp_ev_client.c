@@ -23,6 +23,7 @@ enum {
     UV_ON_DELIVER,
     UV_ON_CLOSE,
     UV_BIND_CB,
+    UV_ON_LOG,
     UV_PASSWORD, /* until bind; never anywhere else on our side */
     UV_COUNT = UV_PASSWORD
 };
@@ -189,6 +190,13 @@ static void client_event(lua_State *L, lev_link *k, const smpp_event *ev, int uv
         if (argc >= 0)
             lua_call(L, argc, 0);
         return;
+    case SMPP_EV_LOG: /* "log", level, message */
+        argc = lev_link_handler(L, k, uv, UV_ON_LOG, n, 0);
+        if (argc >= 0)
+            lua_call(L, argc, 0);
+        else
+            lev_link_log_default(ev);
+        return;
     default:
         return;
     }
@@ -318,6 +326,11 @@ static int client_on_close(lua_State *L)
     return set_handler(L, UV_ON_CLOSE);
 }
 
+static int client_on_log(lua_State *L)
+{
+    return set_handler(L, UV_ON_LOG);
+}
+
 static int client_close(lua_State *L)
 {
     lev_client *c = check_client(L);
@@ -390,6 +403,11 @@ static const char *const client_options[] = {"host",
                                              "enquire_link_interval",
                                              "max_pdu",
                                              "output_buffer",
+                                             "rate",
+                                             "rate_burst",
+                                             "throttle_min",
+                                             "throttle_max",
+                                             "retry",
                                              "trace",
                                              NULL};
 
@@ -462,6 +480,7 @@ void lev_open_client(lua_State *L)
                                        {"on_receipt", client_on_receipt},
                                        {"on_deliver", client_on_deliver},
                                        {"on_close", client_on_close},
+                                       {"on_log", client_on_log},
                                        {"close", client_close},
                                        {"state", client_state},
                                        {"stats", client_stats},

@@ -544,6 +544,13 @@ static int link_event_p(lua_State *L)
     return 0;
 }
 
+void lev_link_log_default(const smpp_event *ev)
+{
+    if (ev->level <= SMPP_LOG_WARN)
+        fprintf(stderr, "lua-smpp: %s: %s\n", smpp_log_level_name(ev->level),
+                ev->message != NULL ? ev->message : "");
+}
+
 int lev_link_handler(lua_State *L, lev_link *k, int uv, int slot, int n, int self)
 {
     lua_rawgeti(L, uv, slot);

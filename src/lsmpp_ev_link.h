@@ -116,6 +116,9 @@ void lev_link_push_error(lua_State *L, lev_link *k);
  * number of arguments for the call, or -1 (the stack as it was) when the
  * slot holds nil. */
 int lev_link_handler(lua_State *L, lev_link *k, int uv, int slot, int n, int self);
+/* A LOG event nobody handles: warn and error go to stderr as
+ * "lua-smpp: <level>: <message>", info and debug are dropped. */
+void lev_link_log_default(const smpp_event *ev);
 /* Push the link's userdata (from its anchor), or nil. */
 void lev_link_push_self(lua_State *L, lev_link *k);
 

@@ -207,6 +207,22 @@ static void conn_event(lua_State *L, lev_link *k, const smpp_event *ev, int uv, 
         if (argc >= 0)
             lua_call(L, argc, 0);
         return;
+    case SMPP_EV_LOG: /* "log", level, message: the conn's own handler */
+        lev_link_push_self(L, k);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            return;
+        }
+        lsmpp_getuv(L, -1);
+        lua_rawgeti(L, -1, 1);
+        if (lua_isnil(L, -1)) {
+            lev_link_log_default(ev);
+            return;
+        }
+        lua_pushvalue(L, -n - 2); /* level */
+        lua_pushvalue(L, -n - 2); /* message */
+        lua_call(L, 2, 0);
+        return;
     default:
         return;
     }
@@ -256,8 +272,10 @@ static int accept_p(lua_State *L)
 {
     accept_arg *a = (accept_arg *)lua_touserdata(L, 1);
     lev_server *srv = a->srv;
-    lev_conn *c = (lev_conn *)lua_newuserdatauv(L, sizeof *c, 0);
+    lev_conn *c = (lev_conn *)lua_newuserdatauv(L, sizeof *c, 1);
     memset(c, 0, sizeof *c);
+    lua_createtable(L, 1, 0); /* [1] = its on_log handler */
+    lsmpp_setuv(L, -2);
     lev_link_init(&c->link, srv->ctx, &conn_ops);
     lev_setmetatable(L, LEV_CONN_MT);
     c->link.max_pdu = srv->cfg.max_pdu;
@@ -441,6 +459,20 @@ static int conn_state(lua_State *L)
 {
     lev_conn *c = check_conn(L);
     lua_pushstring(L, c->link.s ? smpp_state_name(smpp_session_state(c->link.s)) : "closed");
+    return 1;
+}
+
+/* conn:on_log(fn) -> prev: fn(level, message) for this connection. */
+static int conn_on_log(lua_State *L)
+{
+    check_conn(L);
+    if (!lua_isnoneornil(L, 2))
+        luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_settop(L, 2);
+    lsmpp_getuv(L, 1);
+    lua_rawgeti(L, 3, 1);
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, 3, 1);
     return 1;
 }
 
@@ -684,11 +716,19 @@ void lev_open_server(lua_State *L)
                                               {"__gc", server_gc},
                                               {"__tostring", server_tostring},
                                               {NULL, NULL}};
-    static const luaL_Reg conn_methods[] = {
-        {"deliver", conn_deliver}, {"respond", conn_respond_m},   {"close", conn_close},
-        {"id", conn_id},           {"system_id", conn_system_id}, {"peer", conn_peer},
-        {"state", conn_state},     {"stats", conn_stats},         {"error", conn_error},
-        {"__gc", conn_gc},         {"__tostring", conn_tostring}, {NULL, NULL}};
+    static const luaL_Reg conn_methods[] = {{"deliver", conn_deliver},
+                                            {"respond", conn_respond_m},
+                                            {"close", conn_close},
+                                            {"id", conn_id},
+                                            {"system_id", conn_system_id},
+                                            {"peer", conn_peer},
+                                            {"state", conn_state},
+                                            {"stats", conn_stats},
+                                            {"error", conn_error},
+                                            {"on_log", conn_on_log},
+                                            {"__gc", conn_gc},
+                                            {"__tostring", conn_tostring},
+                                            {NULL, NULL}};
     lua_pushvalue(L, -1);
     lev_new_metatable(L, LEV_SERVER_MT, server_methods, 1);
     lev_new_metatable(L, LEV_CONN_MT, conn_methods, 1);

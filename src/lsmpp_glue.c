@@ -79,7 +79,58 @@ static const struct {
     {"response_timeout", offsetof(smpp_session_config, response_timeout_ms), 0, 0},
     {"enquire_link_interval", offsetof(smpp_session_config, enquire_link_ms), 0, 0},
     {"idle_timeout", offsetof(smpp_session_config, idle_timeout_ms), 0, 0},
+    {"rate_burst", offsetof(smpp_session_config, rate_burst), 1, 10000000},
+    {"throttle_min", offsetof(smpp_session_config, throttle_min_ms), 0, 0},
+    {"throttle_max", offsetof(smpp_session_config, throttle_max_ms), 0, 0},
 };
+
+/* rate = n: requests per second (a number > 0, fractions allowed). */
+static void opt_rate(lua_State *L, int idx, smpp_session_config *cfg)
+{
+    lua_Number v;
+
+    lua_getfield(L, idx, "rate");
+    if (!lua_isnil(L, -1)) {
+        v = lua_tonumber(L, -1);
+        if (lua_type(L, -1) != LUA_TNUMBER || !(v >= 0.001 && v <= 1000000))
+            luaL_error(L, "option 'rate': requests per second 0.001..1000000 expected, got %s",
+                       lua_type(L, -1) == LUA_TNUMBER ? "a number out of range"
+                                                      : luaL_typename(L, -1));
+        cfg->rate_x1000 = (uint32_t)(v * 1000.0 + 0.5);
+    }
+    lua_pop(L, 1);
+}
+
+/* retry = {ESME_RTHROTTLED = 3, [0x14] = 3}: statuses (names or numbers)
+ * and how many times a request answered with each is sent again. */
+static void opt_retry(lua_State *L, int idx, smpp_session_config *cfg)
+{
+    lua_getfield(L, idx, "retry");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (!lua_istable(L, -1))
+        luaL_error(L, "option 'retry': table of status = times expected, got %s",
+                   luaL_typename(L, -1));
+    cfg->retry_count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        uint32_t status, times;
+
+        if (lsmpp_get_status(L, -2, &status) != 0 || status == 0)
+            luaL_error(L, "option 'retry': key %s is not a status name or number other than 0",
+                       lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2));
+        times = lsmpp_opt_u32(L, -1, "retry", 0, 255);
+        if (cfg->retry_count == SMPP_RETRY_MAX)
+            luaL_error(L, "option 'retry': at most %d statuses", SMPP_RETRY_MAX);
+        cfg->retry[cfg->retry_count].status = status;
+        cfg->retry[cfg->retry_count].times = times;
+        cfg->retry_count++;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
 
 void lsmpp_opt_session(lua_State *L, int idx, smpp_session_config *cfg)
 {
@@ -102,6 +153,10 @@ void lsmpp_opt_session(lua_State *L, int idx, smpp_session_config *cfg)
         }
         lua_pop(L, 1);
     }
+    opt_rate(L, idx, cfg);
+    opt_retry(L, idx, cfg);
+    if (cfg->throttle_min_ms < 1 || cfg->throttle_max_ms < cfg->throttle_min_ms)
+        luaL_error(L, "options 'throttle_min', 'throttle_max': need 0.001 <= min <= max seconds");
 }
 
 int lsmpp_get_status(lua_State *L, int idx, uint32_t *status)
@@ -283,6 +338,11 @@ int lsmpp_push_event(lua_State *L, const smpp_event *ev, int token, const char *
         lua_pushliteral(L, "closed");
         lsmpp_push_reason(L, ev->reason, detail);
         return 2;
+    case SMPP_EV_LOG:
+        lua_pushliteral(L, "log");
+        lua_pushstring(L, smpp_log_level_name(ev->level));
+        lua_pushstring(L, ev->message != NULL ? ev->message : "");
+        return 3;
     default:
         return 0;
     }
@@ -290,7 +350,9 @@ int lsmpp_push_event(lua_State *L, const smpp_event *ev, int token, const char *
 
 void lsmpp_push_stats(lua_State *L, const smpp_session_stats *st, uint64_t receipts, int server)
 {
-    lua_createtable(L, 0, 13);
+    uint32_t i;
+
+    lua_createtable(L, 0, 18);
 #if LUA_VERSION_NUM >= 503
 #define SET(name, v)                                                                               \
     do {                                                                                           \
@@ -319,5 +381,29 @@ void lsmpp_push_stats(lua_State *L, const smpp_session_stats *st, uint64_t recei
     else
         SET("receipts", receipts);
     SET("delivered_in", st->delivered_in);
+    SET("throttled", st->throttled);
+    SET("retries", st->retries);
+    lua_createtable(L, 0, (int)st->n_answers);
+    for (i = 0; i < st->n_answers; i++) {
+        if (st->answers[i].status == UINT32_MAX)
+            lua_pushliteral(L, "other");
+        else
+            lsmpp_push_status(L, st->answers[i].status);
+#if LUA_VERSION_NUM >= 503
+        lua_pushinteger(L, (lua_Integer)st->answers[i].count);
+#else
+        lua_pushnumber(L, (lua_Number)st->answers[i].count);
+#endif
+        lua_settable(L, -3);
+    }
+    lua_setfield(L, -2, "answers");
+    lua_createtable(L, 0, (int)st->n_receipt_stats);
+    for (i = 0; i < st->n_receipt_stats; i++)
+        SET(st->receipt_stats[i].stat, st->receipt_stats[i].count);
+    lua_setfield(L, -2, "receipt_stats");
+    if (st->last_error[0] != '\0') {
+        lua_pushstring(L, st->last_error);
+        lua_setfield(L, -2, "last_error");
+    }
 #undef SET
 }

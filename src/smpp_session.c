@@ -18,10 +18,12 @@
  *    failure, the final CLOSED) are not stored one per request: the lists
  *    are walked lazily, one request per next_event call.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "smpp_receipt.h"
 #include "smpp_session.h"
 #include "smpp_status.h"
 
@@ -50,6 +52,15 @@
 /* A request's out_end once its bytes were taken back out of the output:
  * past any offset, so it counts as never written. */
 #define OUT_CUT UINT64_MAX
+/* Token bucket units per request: the bucket gains rate_x1000 units a
+ * millisecond, so rates down to 0.001/s stay exact in integers. */
+#define TOKEN_UNIT 1000000
+/* Log messages waiting for next_event; more are counted, then said. */
+#define LOG_RING 8
+#define LOG_MSG 128
+/* Sequence numbers of requests that ended lately, to tell a duplicate or
+ * late answer from one for a number never used. */
+#define ENDED_RING 32
 
 typedef struct smpp_buf {
     uint8_t *data;
@@ -67,7 +78,14 @@ typedef struct smpp_req {
     uint32_t seq;
     uint32_t len; /* its PDU's length */
     int32_t prev; /* send order; -1 ends the list */
-    int32_t next; /* send order, or the free list */
+    int32_t next; /* send order, the retry list, or the free list */
+    /* Retry (cfg.retry_count > 0): a copy of the PDU as first encoded,
+     * kept with the slot and reused; how often it was put back, and the
+     * status that did it last. */
+    uint8_t *copy;
+    uint32_t copy_cap;
+    uint32_t last_status;
+    uint8_t tries;
 } smpp_req;
 
 struct smpp_session {
@@ -113,6 +131,35 @@ struct smpp_session {
     int32_t req_free;
     uint32_t *htab; /* slot index + 1, 0 = empty; size hmask + 1 */
     uint32_t hmask;
+
+    /* Requests answered with a retry status, waiting in their slots to
+     * go out again (linked by next), before the queue. */
+    int32_t retry_head;
+    int32_t retry_tail;
+    uint32_t retry_n;
+    uint32_t resent_in_flight; /* in flight with tries > 0: their deadlines
+                                  break send order, see first_due */
+
+    /* Flow control (see smpp_session_config). */
+    smpp_ms throttle_until; /* no request moves into the output before */
+    smpp_ms throttle_ms;    /* the last pause's length; 0 when recovered */
+    smpp_ms bucket_at;      /* time of the last refill */
+    int64_t tokens;         /* TOKEN_UNIT per request */
+    int64_t tokens_max;
+
+    /* LOG events waiting, oldest at log_head. */
+    struct {
+        smpp_log_level level;
+        char msg[LOG_MSG];
+    } logs[LOG_RING];
+    uint32_t log_head;
+    uint32_t log_n;
+    uint32_t log_dropped;
+    char log_out[LOG_MSG]; /* the message handed out last */
+
+    uint32_t ended_seq[ENDED_RING];
+    uint8_t ended_answered[ENDED_RING];
+    uint32_t ended_pos;
 
     /* Ending: outcomes for the requests still listed, handed out lazily. */
     smpp_outcome in_outcome;
@@ -213,6 +260,201 @@ static smpp_ms earliest(smpp_ms a, smpp_ms b)
     return a < b ? a : b;
 }
 
+/* ---- logs and counters ---------------------------------------------------- */
+
+#if defined(__GNUC__)
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#else
+#define PRINTF_LIKE(f, a)
+#endif
+
+/* Queue a LOG event. A full ring counts what it drops and says so once it
+ * drains; nothing is logged once the CLOSED event was handed out. */
+static void PRINTF_LIKE(3, 4)
+    session_log(smpp_session *s, smpp_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    uint32_t i;
+
+    if (s->done)
+        return;
+    if (s->log_n == LOG_RING) {
+        s->log_dropped++;
+        return;
+    }
+    i = (s->log_head + s->log_n) % LOG_RING;
+    s->logs[i].level = level;
+    va_start(ap, fmt);
+    vsnprintf(s->logs[i].msg, LOG_MSG, fmt, ap);
+    va_end(ap);
+    s->log_n++;
+}
+
+/* A status's name for logs and last_error: "ESME_RTHROTTLED", or
+ * "0x%08X" in buf when it has none. */
+static const char *status_text(uint32_t status, char *buf, size_t cap)
+{
+    const char *name = smpp_status_name(status);
+
+    if (name != NULL)
+        return name;
+    snprintf(buf, cap, "0x%08X", (unsigned)status);
+    return buf;
+}
+
+static void set_last_error(smpp_session *s, const char *text)
+{
+    size_t n = strlen(text);
+
+    if (n >= sizeof(s->stats.last_error))
+        n = sizeof(s->stats.last_error) - 1; /* cut, not wrapped */
+    memcpy(s->stats.last_error, text, n);
+    s->stats.last_error[n] = 0;
+}
+
+static void count_answer(smpp_session *s, uint32_t status)
+{
+    uint32_t i, n = s->stats.n_answers;
+
+    for (i = 0; i < n; i++)
+        if (s->stats.answers[i].status == status) {
+            s->stats.answers[i].count++;
+            return;
+        }
+    if (n == SMPP_STATS_STATUSES) {
+        s->stats.answers[n - 1].status = UINT32_MAX; /* the rest */
+        s->stats.answers[n - 1].count++;
+        return;
+    }
+    s->stats.answers[n].status = status;
+    s->stats.answers[n].count = 1;
+    s->stats.n_answers++;
+}
+
+static void count_receipt(smpp_session *s, const smpp_bytes *stat)
+{
+    char word[8];
+    uint32_t i, n = s->stats.n_receipt_stats;
+
+    if (stat->ptr == NULL || stat->len == 0)
+        snprintf(word, sizeof(word), "UNKNOWN");
+    else if (stat->len >= sizeof(word))
+        snprintf(word, sizeof(word), "OTHER");
+    else {
+        memcpy(word, stat->ptr, stat->len);
+        word[stat->len] = 0;
+    }
+    for (i = 0; i < n; i++)
+        if (strcmp(s->stats.receipt_stats[i].stat, word) == 0) {
+            s->stats.receipt_stats[i].count++;
+            return;
+        }
+    if (n == SMPP_STATS_STATS) {
+        snprintf(s->stats.receipt_stats[n - 1].stat, 8, "OTHER");
+        s->stats.receipt_stats[n - 1].count++;
+        return;
+    }
+    memcpy(s->stats.receipt_stats[n].stat, word, sizeof(word));
+    s->stats.receipt_stats[n].count = 1;
+    s->stats.n_receipt_stats++;
+}
+
+/* A request ended (answered != 0: by an answer): remember its number for
+ * a while, to name a second answer for it. */
+static void note_ended(smpp_session *s, uint32_t seq, int answered)
+{
+    s->ended_seq[s->ended_pos] = seq;
+    s->ended_answered[s->ended_pos] = (uint8_t)answered;
+    s->ended_pos = (s->ended_pos + 1) % ENDED_RING;
+}
+
+/* ---- flow control ------------------------------------------------------------ */
+
+/* The bucket's content at s->now, without changing it. */
+static int64_t bucket_level(const smpp_session *s)
+{
+    smpp_ms dt = s->now - s->bucket_at;
+    int64_t t = s->tokens;
+
+    if (dt > 0) {
+        if (dt > 100000000)
+            dt = 100000000; /* no overflow: the bucket is full long before */
+        t += (int64_t)dt * (int64_t)s->cfg.rate_x1000;
+        if (t > s->tokens_max)
+            t = s->tokens_max;
+    }
+    return t;
+}
+
+/* May a request move into the output now, as far as pauses and the rate
+ * go? */
+static int may_send(const smpp_session *s)
+{
+    if (s->now < s->throttle_until)
+        return 0;
+    return s->cfg.rate_x1000 == 0 || bucket_level(s) >= TOKEN_UNIT;
+}
+
+/* A request moved into the output: take its token. */
+static void bucket_take(smpp_session *s)
+{
+    if (s->cfg.rate_x1000 == 0)
+        return;
+    s->tokens = bucket_level(s) - TOKEN_UNIT;
+    s->bucket_at = s->now;
+}
+
+/* When may_send turns true (it is false now). */
+static smpp_ms send_at(const smpp_session *s)
+{
+    int64_t t, need;
+
+    if (s->now < s->throttle_until)
+        return s->throttle_until;
+    t = bucket_level(s);
+    need = TOKEN_UNIT - t;
+    return s->now + (smpp_ms)((need + s->cfg.rate_x1000 - 1) / s->cfg.rate_x1000);
+}
+
+/* An answer came with status (of a request that was in flight): throttling
+ * answers pause sending, growing; a success after a pause ended resets. */
+static void flow_answer(smpp_session *s, uint32_t status)
+{
+    char buf[16];
+
+    if (status == SMPP_ESME_RTHROTTLED || status == SMPP_ESME_RMSGQFUL) {
+        if (s->now < s->throttle_until)
+            return; /* sent before this pause began */
+        s->throttle_ms = s->throttle_ms > 0 ? s->throttle_ms * 2 : s->cfg.throttle_min_ms;
+        if (s->throttle_ms > s->cfg.throttle_max_ms)
+            s->throttle_ms = s->cfg.throttle_max_ms;
+        s->throttle_until = s->now + s->throttle_ms;
+        s->stats.throttled++;
+        session_log(s,
+                    s->stats.throttled == 1 || s->throttle_ms == s->cfg.throttle_min_ms
+                        ? SMPP_LOG_WARN
+                        : SMPP_LOG_INFO,
+                    "throttled (%s): sending paused for %lld ms",
+                    status_text(status, buf, sizeof(buf)), (long long)s->throttle_ms);
+        return;
+    }
+    if (status == 0 && s->throttle_ms > 0 && s->now >= s->throttle_until) {
+        s->throttle_ms = 0;
+        session_log(s, SMPP_LOG_INFO, "throttling over: sending at full speed again");
+    }
+}
+
+/* How many times a request answered with status may be retried in all. */
+static uint32_t retry_limit(const smpp_session *s, uint32_t status)
+{
+    uint32_t i;
+
+    for (i = 0; i < s->cfg.retry_count; i++)
+        if (s->cfg.retry[i].status == status)
+            return s->cfg.retry[i].times;
+    return 0;
+}
+
 /* ---- requests in flight ------------------------------------------------ */
 
 /* Sequence numbers come in order, so the low bits spread them evenly. */
@@ -291,8 +533,11 @@ static int req_grow(smpp_session *s)
         for (k = s->req_head; k >= 0; k = s->reqs[k].next)
             hash_put(s, k);
     }
-    for (i = s->req_cap; i < cap; i++)
+    for (i = s->req_cap; i < cap; i++) {
         s->reqs[i].next = i + 1 < cap ? (int32_t)(i + 1) : s->req_free;
+        s->reqs[i].copy = NULL;
+        s->reqs[i].copy_cap = 0;
+    }
     s->req_free = (int32_t)s->req_cap;
     s->req_cap = cap;
     return 0;
@@ -329,10 +574,13 @@ static void req_link(smpp_session *s, int32_t idx)
     s->req_tail = idx;
     hash_put(s, idx);
     s->in_flight++;
+    if (r->tries > 0)
+        s->resent_in_flight++;
 }
 
-/* Take a slot out of the list and the table (hpos: its table position). */
-static void req_unlink(smpp_session *s, int32_t idx, uint32_t hpos)
+/* Take a slot out of the list and the table (hpos: its table position),
+ * keeping it. */
+static void req_detach(smpp_session *s, int32_t idx, uint32_t hpos)
 {
     smpp_req *r = &s->reqs[idx];
 
@@ -345,8 +593,47 @@ static void req_unlink(smpp_session *s, int32_t idx, uint32_t hpos)
     else
         s->req_tail = r->prev;
     hash_del(s, hpos);
-    req_release(s, idx);
     s->in_flight--;
+    if (r->tries > 0)
+        s->resent_in_flight--;
+}
+
+/* Take a slot out of the list and the table, and free it. */
+static void req_unlink(smpp_session *s, int32_t idx, uint32_t hpos)
+{
+    req_detach(s, idx, hpos);
+    req_release(s, idx);
+}
+
+/* The request in flight whose deadline comes first, or -1: the oldest,
+ * unless a resent one (which kept its first deadline) is among them. */
+static int32_t first_due(const smpp_session *s)
+{
+    int32_t i, best = s->req_head;
+
+    if (s->resent_in_flight == 0 || best < 0)
+        return best;
+    for (i = s->reqs[best].next; i >= 0; i = s->reqs[i].next)
+        if (s->reqs[i].deadline < s->reqs[best].deadline)
+            best = i;
+    return best;
+}
+
+/* Room in slot idx's copy for len bytes, when retrying keeps copies.
+ * Returns 0 or SMPP_ERR_NOMEM (nothing changed). */
+static int req_keep_room(smpp_session *s, int32_t idx, size_t len)
+{
+    smpp_req *r = &s->reqs[idx];
+    uint8_t *p;
+
+    if (s->cfg.retry_count == 0 || r->copy_cap >= len)
+        return 0;
+    p = s->mem.realloc(r->copy, len, s->mem.user);
+    if (p == NULL)
+        return SMPP_ERR_NOMEM;
+    r->copy = p;
+    r->copy_cap = (uint32_t)len;
+    return 0;
 }
 
 /* Is seq taken by anything still waiting for its answer? */
@@ -444,12 +731,17 @@ static void send_request(smpp_session *s, int32_t idx, size_t len)
     r->seq = seq_take(s);
     smpp_put_u32(p + 8, 0);
     smpp_put_u32(p + 12, r->seq);
+    if (s->cfg.retry_count > 0 && r->tries == 0)
+        memcpy(r->copy, p, len); /* room made by req_keep_room */
     out_commit(s, len);
     r->out_end = s->out_total;
     r->len = (uint32_t)len;
-    r->deadline = s->now + s->cfg.response_timeout_ms;
+    if (r->tries == 0) {
+        r->deadline = s->now + s->cfg.response_timeout_ms;
+        s->stats.sent++; /* a resend is the same request */
+    }
     req_link(s, idx);
-    s->stats.sent++;
+    bucket_take(s);
 }
 
 /* Output offset below which bytes may have reached the peer: those
@@ -471,21 +763,41 @@ static void retry_later(smpp_session *s)
  * retry_at at the latest) or a result tries again. */
 static void pump(smpp_session *s)
 {
-    while (s->state == SMPP_STATE_BOUND && s->queued > 0 && s->in_flight < s->cfg.window &&
-           buf_len(&s->out) < s->cfg.out_max) {
-        const uint8_t *rec = s->queue.data + s->queue.head;
-        uint32_t len = smpp_get_u32(rec + QREC_HEAD);
-        int32_t idx = req_alloc(s);
+    while (s->state == SMPP_STATE_BOUND && (s->queued > 0 || s->retry_n > 0) &&
+           s->in_flight < s->cfg.window && buf_len(&s->out) < s->cfg.out_max && may_send(s)) {
+        const uint8_t *rec;
+        uint32_t len;
+        int32_t idx;
 
+        if (s->retry_n > 0) {
+            /* Put back by an answer: first in line, its own bytes again. */
+            idx = s->retry_head;
+            len = s->reqs[idx].len;
+            if (buf_reserve(&s->mem, &s->out, len) != 0) {
+                retry_later(s);
+                return;
+            }
+            s->retry_head = s->reqs[idx].next;
+            if (s->retry_head < 0)
+                s->retry_tail = -1;
+            s->retry_n--;
+            memcpy(s->out.data + s->out.tail, s->reqs[idx].copy, len);
+            send_request(s, idx, len);
+            continue;
+        }
+        rec = s->queue.data + s->queue.head;
+        len = smpp_get_u32(rec + QREC_HEAD);
+        idx = req_alloc(s);
         if (idx < 0) {
             retry_later(s);
             return;
         }
-        if (buf_reserve(&s->mem, &s->out, len) != 0) {
+        if (buf_reserve(&s->mem, &s->out, len) != 0 || req_keep_room(s, idx, len) != 0) {
             req_release(s, idx);
             retry_later(s);
             return;
         }
+        s->reqs[idx].tries = 0;
         memcpy(&s->reqs[idx].token, rec, sizeof(uint64_t));
         memcpy(s->out.data + s->out.tail, rec + QREC_HEAD, len);
         send_request(s, idx, len);
@@ -515,8 +827,10 @@ static void cut_unwritten(smpp_session *s, smpp_ms due)
     /* Nothing to cut unless the newest request is still in the output,
      * unwritten: cuts take a prefix of the unwritten ones (they fall due
      * in send order), so if it was cut, so were all the others. */
-    if (s->out_dropped || s->req_tail < 0 || s->reqs[s->req_tail].out_end == OUT_CUT ||
-        s->reqs[s->req_tail].out_end - s->reqs[s->req_tail].len < taken)
+    if (s->out_dropped || s->req_tail < 0 ||
+        (s->reqs[s->req_tail].out_end == OUT_CUT && s->resent_in_flight == 0) ||
+        (s->reqs[s->req_tail].out_end != OUT_CUT &&
+         s->reqs[s->req_tail].out_end - s->reqs[s->req_tail].len < taken))
         return;
     base = s->out.data + s->out.head; /* the newest request's bytes are there */
     for (i = s->req_head; i >= 0; i = s->reqs[i].next) {
@@ -536,7 +850,8 @@ static void cut_unwritten(smpp_session *s, smpp_ms due)
         from = at + r->len;
         removed += r->len;
         r->out_end = OUT_CUT;
-        s->stats.sent--; /* taken back: it never left */
+        if (r->tries == 0)
+            s->stats.sent--; /* taken back: it never left */
     }
     if (to != from)
         memmove(base + to, base + from, end - from);
@@ -567,6 +882,8 @@ static void session_end(smpp_session *s, smpp_reason reason, smpp_outcome inflig
     s->state = SMPP_STATE_CLOSED;
     s->close_reason = reason;
     s->bind_answer_pending = 0;
+    if (reason != SMPP_REASON_CLOSED && reason != SMPP_REASON_PEER_UNBIND)
+        set_last_error(s, smpp_reason_name(reason));
     if (!s->in_draining) {
         s->ended_at = s->now;
         s->in_draining = 1;
@@ -607,10 +924,18 @@ static void result(smpp_session *s, smpp_event *ev, uint64_t token, uint32_t seq
     ev->outcome = outcome;
     ev->status = status;
     ev->pdu = pdu;
-    if (outcome == SMPP_OUTCOME_RESPONSE && status == 0)
+    if (outcome == SMPP_OUTCOME_RESPONSE && status == 0) {
         s->stats.succeeded++;
-    else
-        s->stats.failed++;
+        return;
+    }
+    s->stats.failed++;
+    if (outcome == SMPP_OUTCOME_RESPONSE || outcome == SMPP_OUTCOME_NACK) {
+        char buf[16];
+
+        set_last_error(s, status_text(status, buf, sizeof(buf)));
+    } else if (outcome != SMPP_OUTCOME_CLOSED) {
+        set_last_error(s, smpp_outcome_name(outcome));
+    }
 }
 
 /* End the in-flight request at table position hpos with an event. */
@@ -622,6 +947,7 @@ static void end_in_flight(smpp_session *s, uint32_t hpos, smpp_event *ev, smpp_o
     uint64_t written = out_taken(s);
 
     req_unlink(s, idx, hpos);
+    note_ended(s, r.seq, outcome == SMPP_OUTCOME_RESPONSE || outcome == SMPP_OUTCOME_NACK);
     /* Only a request the peer may have got can end with an unknown fate:
      * one with none of its bytes written or held by the driver (they were
      * cut out, see cut_unwritten), or not all of them when the link broke
@@ -635,6 +961,22 @@ static void end_in_flight(smpp_session *s, uint32_t hpos, smpp_event *ev, smpp_o
 /* Events not tied to an incoming PDU, in their fixed order. */
 static int synthetic_event(smpp_session *s, smpp_event *ev)
 {
+    if (s->log_n > 0 || s->log_dropped > 0) {
+        ev->type = SMPP_EV_LOG;
+        if (s->log_n > 0) {
+            ev->level = s->logs[s->log_head].level;
+            memcpy(s->log_out, s->logs[s->log_head].msg, LOG_MSG);
+            s->log_head = (s->log_head + 1) % LOG_RING;
+            s->log_n--;
+        } else {
+            ev->level = SMPP_LOG_WARN;
+            snprintf(s->log_out, sizeof(s->log_out), "%u log messages dropped (too many at once)",
+                     (unsigned)s->log_dropped);
+            s->log_dropped = 0;
+        }
+        ev->message = s->log_out;
+        return 1;
+    }
     if (s->bind_failed_pending) {
         s->bind_failed_pending = 0;
         ev->type = SMPP_EV_BIND_FAILED;
@@ -649,6 +991,17 @@ static int synthetic_event(smpp_session *s, smpp_event *ev)
         smpp_outcome o = r->deadline <= s->ended_at ? SMPP_OUTCOME_TIMEOUT : s->in_outcome;
 
         end_in_flight(s, hash_find(s, r->seq), ev, o, 0, NULL);
+        return 1;
+    }
+    if (s->queue_draining && s->retry_n > 0) {
+        int32_t idx = s->retry_head;
+
+        s->retry_head = s->reqs[idx].next;
+        if (s->retry_head < 0)
+            s->retry_tail = -1;
+        s->retry_n--;
+        req_release(s, idx); /* leaves token alone */
+        result(s, ev, s->reqs[idx].token, 0, s->queue_outcome, 0, NULL);
         return 1;
     }
     if (s->queue_draining && s->queued > 0) {
@@ -683,6 +1036,71 @@ static void start_bound(smpp_session *s)
     /* gateway: enquire_link every 30 s (+-5 s), counted from the bind. */
     s->el_next = s->cfg.enquire_link_ms > 0 ? s->now + s->cfg.enquire_link_ms : -1;
     pump(s);
+}
+
+/* A command's name for logs: "submit_sm_resp", or "command_id 0x..." in
+ * buf. */
+static const char *command_text(uint32_t id, char *buf, size_t cap)
+{
+    const char *name = smpp_command_name(id);
+
+    if (name != NULL)
+        return name;
+    snprintf(buf, cap, "command_id 0x%08X", (unsigned)id);
+    return buf;
+}
+
+/* An answer matching no request in flight: say whether its number was
+ * never used (lately), or its request ended already. */
+static void log_stray(smpp_session *s, uint32_t id, uint32_t seq, uint32_t status)
+{
+    char nbuf[32], sbuf[16];
+    const char *name = command_text(id, nbuf, sizeof(nbuf));
+    const char *st = status_text(status, sbuf, sizeof(sbuf));
+    uint32_t i;
+
+    for (i = 0; i < ENDED_RING; i++) {
+        if (s->ended_seq[i] != seq)
+            continue;
+        if (s->ended_answered[i])
+            session_log(s, SMPP_LOG_WARN,
+                        "duplicate %s for sequence number %u (status %s): ignored", name,
+                        (unsigned)seq, st);
+        else
+            session_log(s, SMPP_LOG_WARN,
+                        "late %s for sequence number %u (status %s), its request had ended: "
+                        "ignored",
+                        name, (unsigned)seq, st);
+        return;
+    }
+    session_log(s, SMPP_LOG_WARN, "%s for unknown sequence number %u (status %s): ignored", name,
+                (unsigned)seq, st);
+}
+
+/* The in-flight request at table position hpos was answered with a retry
+ * status it may still be retried for: back to the retry list, to go out
+ * again (with a new sequence number) once sending may go on. */
+static void put_back(smpp_session *s, uint32_t hpos, uint32_t status)
+{
+    int32_t idx = (int32_t)s->htab[hpos] - 1;
+    smpp_req *r = &s->reqs[idx];
+    char buf[16];
+
+    req_detach(s, idx, hpos);
+    note_ended(s, r->seq, 1);
+    r->tries++;
+    r->last_status = status;
+    r->next = -1;
+    if (s->retry_tail >= 0)
+        s->reqs[s->retry_tail].next = idx;
+    else
+        s->retry_head = idx;
+    s->retry_tail = idx;
+    s->retry_n++;
+    s->stats.retries++;
+    session_log(s, SMPP_LOG_DEBUG, "%s for sequence number %u: to be sent again (retry %u of %u)",
+                status_text(status, buf, sizeof(buf)), (unsigned)r->seq, (unsigned)r->tries,
+                (unsigned)retry_limit(s, status));
 }
 
 /* A response from the peer. Returns 1 with ev filled, or 0. */
@@ -723,11 +1141,34 @@ static int on_response(smpp_session *s, uint32_t id, uint32_t status, uint32_t s
         s->el_seq = 0;
         return 0;
     }
-    if ((id != s->req_cmd + SMPP_RESP_BIT && id != SMPP_GENERIC_NACK) || seq == 0 || s->in_draining)
+    if (s->in_draining)
         return 0;
-    hpos = hash_find(s, seq);
-    if (hpos == UINT32_MAX)
-        return 0; /* unknown or already ended (timed out): ignored */
+    if (id != s->req_cmd + SMPP_RESP_BIT && id != SMPP_GENERIC_NACK) {
+        char nbuf[32];
+
+        session_log(s, SMPP_LOG_WARN, "unexpected %s (sequence number %u): ignored",
+                    command_text(id, nbuf, sizeof(nbuf)), (unsigned)seq);
+        return 0;
+    }
+    hpos = seq != 0 ? hash_find(s, seq) : UINT32_MAX;
+    if (hpos == UINT32_MAX) {
+        log_stray(s, id, seq, status); /* unknown, or ended already: ignored */
+        return 0;
+    }
+    count_answer(s, status);
+    flow_answer(s, status);
+    if (id != SMPP_GENERIC_NACK && status != 0 && s->state == SMPP_STATE_BOUND) {
+        smpp_req *r = &s->reqs[s->htab[hpos] - 1];
+        smpp_ms resume = s->throttle_until > s->now ? s->throttle_until : s->now;
+
+        /* Not when its deadline would pass before it could go again: its
+         * answer is then its outcome. */
+        if (r->tries < retry_limit(s, status) && r->deadline > resume) {
+            put_back(s, hpos, status);
+            pump(s);
+            return 0;
+        }
+    }
     end_in_flight(s, hpos, ev, id == SMPP_GENERIC_NACK ? SMPP_OUTCOME_NACK : SMPP_OUTCOME_RESPONSE,
                   status, &s->pdu);
     pump(s);
@@ -761,27 +1202,42 @@ static int on_request(smpp_session *s, uint32_t id, uint32_t seq, smpp_event *ev
     case SMPP_BIND_TRANSCEIVER:
         /* Bound already (the first PDU is handled elsewhere). */
         nack(s, seq, s->cfg.role == SMPP_ROLE_SERVER ? SMPP_ESME_RALYBND : SMPP_ESME_RINVCMDID);
+        session_log(s, SMPP_LOG_WARN,
+                    "unexpected bind_transceiver (sequence number %u): answered generic_nack",
+                    (unsigned)seq);
         return 0;
     default:
         break;
     }
     if (id != s->peer_req) {
+        char nbuf[32];
+
         /* gateway: "invalid commands ... GENERIC_NACK" (bind_transmitter,
          * bind_receiver, query_sm and anything unknown). */
         nack(s, seq, SMPP_ESME_RINVCMDID);
+        session_log(s, SMPP_LOG_WARN,
+                    "unexpected %s (sequence number %u): answered generic_nack ESME_RINVCMDID",
+                    command_text(id, nbuf, sizeof(nbuf)), (unsigned)seq);
         return 0;
     }
     if (s->state == SMPP_STATE_BINDING) {
         /* SMPP 3.4 2.3: no deliver_sm before the bind completes. */
         nack(s, seq, SMPP_ESME_RINVBNDSTS);
+        session_log(s, SMPP_LOG_WARN,
+                    "%s before the bind completed (sequence number %u): answered generic_nack",
+                    smpp_command_name(id), (unsigned)seq);
         return 0;
     }
     if (s->cfg.role == SMPP_ROLE_CLIENT) {
+        smpp_receipt_pdu rcpt;
+
         /* gateway: answer every deliver_sm with deliver_sm_resp echoing
          * its sequence number; written before the event is handed out so
          * a slow application never delays the acknowledgement. */
         (void)emit_simple(s, SMPP_DELIVER_SM_RESP, 0, seq, 1);
         s->stats.delivered_in++;
+        if (smpp_receipt_from_pdu(&s->pdu, &rcpt))
+            count_receipt(s, &rcpt.stat);
         ev->type = SMPP_EV_DELIVER;
     } else {
         s->stats.requests_in++;
@@ -807,6 +1263,7 @@ static int on_first_pdu(smpp_session *s, int rc, uint32_t id, uint32_t seq, smpp
                      "first PDU was command_id 0x%08X, not bind_transceiver", (unsigned)id);
     }
     if (rc != 0 || id != SMPP_BIND_TRANSCEIVER) {
+        session_log(s, SMPP_LOG_ERROR, "%s: closing", s->error);
         session_break(s, SMPP_REASON_PROTOCOL);
         return 0;
     }
@@ -887,7 +1344,9 @@ static int parse_one(smpp_session *s, smpp_event *ev)
         /* PROTOCOL.md, "Framing": the bytes after a bad command_length
          * can't be trusted; close at once. */
         snprintf(s->error, sizeof(s->error), "broken stream: %s", e.msg);
+        session_log(s, SMPP_LOG_ERROR, "%s", s->error);
         session_break(s, SMPP_REASON_PROTOCOL);
+        set_last_error(s, s->error);
         return 0;
     }
     if (buf_reserve(&s->mem, &s->out, REPLY_ROOM) != 0) {
@@ -916,8 +1375,10 @@ static int parse_one(smpp_session *s, smpp_event *ev)
             rc = submit_resp_lenient(s, p, (size_t)n, rc, &warning);
         /* Any other response that does not decode is dropped: its request
          * then ends by timeout (outcome unknown) rather than on a guess. */
-        if (rc != 0)
+        if (rc != 0) {
+            session_log(s, SMPP_LOG_WARN, "%s: dropped", s->error);
             return 0;
+        }
         rc = on_response(s, id, status, seq, ev);
         if (rc > 0 && ev->type == SMPP_EV_RESULT)
             ev->warning = warning;
@@ -929,6 +1390,7 @@ static int parse_one(smpp_session *s, smpp_event *ev)
          * fit its command_length), and go on. Other requests need no body
          * to be answered (or nacked as unsupported) below. */
         nack(s, seq, SMPP_ESME_RINVCMDLEN);
+        session_log(s, SMPP_LOG_WARN, "%s: answered generic_nack ESME_RINVCMDLEN", s->error);
         return 0;
     }
     return on_request(s, id, seq, ev);
@@ -951,6 +1413,8 @@ void smpp_session_config_init(smpp_session_config *config, smpp_role role)
     /* gateway: "send an EnquireLink command every 30 seconds". */
     config->enquire_link_ms = role == SMPP_ROLE_CLIENT ? 30000 : 0;
     config->idle_timeout_ms = 0;
+    config->throttle_min_ms = 100;
+    config->throttle_max_ms = 5000;
 }
 
 static const char *str_or_empty(const char *p)
@@ -992,6 +1456,19 @@ static int check_config(const smpp_session_config *c, smpp_pdu *scratch, smpp_er
     if (c->enquire_link_ms < 0 || c->idle_timeout_ms < 0)
         return smpp_error_set(err, SMPP_ERR_ARG,
                               "enquire_link_ms/idle_timeout_ms: must be 0 (off) or over 0");
+    if (c->throttle_min_ms < 1 || c->throttle_max_ms < c->throttle_min_ms)
+        return smpp_error_set(err, SMPP_ERR_ARG,
+                              "throttle_min_ms/throttle_max_ms: need 1 <= min <= max");
+    if (c->retry_count > SMPP_RETRY_MAX)
+        return smpp_error_set(err, SMPP_ERR_ARG, "retry: at most %d statuses", SMPP_RETRY_MAX);
+    {
+        uint32_t i;
+
+        for (i = 0; i < c->retry_count; i++)
+            if (c->retry[i].times > 255 || c->retry[i].status == 0)
+                return smpp_error_set(err, SMPP_ERR_ARG,
+                                      "retry: a status other than 0, 0..255 times");
+    }
     if (c->role == SMPP_ROLE_CLIENT) {
         smpp_error e;
 
@@ -1081,6 +1558,19 @@ smpp_session *smpp_session_new(const smpp_session_config *config, smpp_ms now, s
     s->unbind_deadline = -1;
     s->retry_at = -1;
     s->last_rx = now;
+    s->retry_head = s->retry_tail = -1;
+    s->throttle_until = INT64_MIN;
+    s->bucket_at = now;
+    if (s->cfg.rate_x1000 > 0) {
+        uint64_t burst = s->cfg.rate_burst;
+
+        if (burst == 0)
+            burst = s->cfg.rate_x1000 / 10000; /* a tenth of a second's worth */
+        if (burst == 0)
+            burst = 1;
+        s->tokens_max = (int64_t)burst * TOKEN_UNIT;
+        s->tokens = s->tokens_max;
+    }
     if (s->cfg.role == SMPP_ROLE_CLIENT) {
         s->state = SMPP_STATE_CONNECTING;
         s->connect_deadline = now + s->cfg.connect_timeout_ms;
@@ -1104,6 +1594,12 @@ void smpp_session_free(smpp_session *s)
     buf_free(&s->mem, &s->in);
     buf_free(&s->mem, &s->out);
     buf_free(&s->mem, &s->queue);
+    {
+        uint32_t i;
+
+        for (i = 0; i < s->req_cap; i++)
+            s->mem.free(s->reqs[i].copy, s->mem.user);
+    }
     s->mem.free(s->reqs, s->mem.user);
     s->mem.free(s->htab, s->mem.user);
     /* The session holds the only copy of the allocator it is freed with. */
@@ -1138,7 +1634,7 @@ void smpp_session_get_stats(const smpp_session *s, smpp_session_stats *st)
 {
     *st = s->stats;
     st->in_flight = s->in_flight;
-    st->queued = s->queued;
+    st->queued = s->queued + s->retry_n;
 }
 
 int smpp_session_set_next_sequence(smpp_session *s, uint32_t seq)
@@ -1352,13 +1848,22 @@ smpp_ms smpp_session_deadline(const smpp_session *s)
     case SMPP_STATE_BINDING:
         d = s->bind_deadline;
         break;
-    case SMPP_STATE_BOUND:
+    case SMPP_STATE_BOUND: {
+        int32_t i = first_due(s);
+
         d = s->el_next;
         if (s->el_seq != 0)
             d = earliest(d, s->el_deadline);
-        if (s->req_head >= 0 && !s->in_draining)
-            d = earliest(d, s->reqs[s->req_head].deadline);
+        if (i >= 0 && !s->in_draining)
+            d = earliest(d, s->reqs[i].deadline);
+        for (i = s->retry_head; i >= 0; i = s->reqs[i].next)
+            d = earliest(d, s->reqs[i].deadline);
+        /* A pause or the rate holds back requests that could go. */
+        if ((s->queued > 0 || s->retry_n > 0) && s->in_flight < s->cfg.window &&
+            buf_len(&s->out) < s->cfg.out_max && !may_send(s))
+            d = earliest(d, send_at(s));
         break;
+    }
     case SMPP_STATE_UNBINDING:
         d = s->unbind_deadline;
         break;
@@ -1395,15 +1900,40 @@ int smpp_session_next_event(smpp_session *s, smpp_ms now, smpp_event *ev)
     }
     /* Input first, then timeouts: an answer that arrived wins over a
      * deadline that passed while the driver was busy. Every request has
-     * the same timeout, so only the oldest can be due first. */
-    if (s->state == SMPP_STATE_BOUND && s->req_head >= 0 &&
-        s->reqs[s->req_head].deadline <= s->now) {
-        /* Those due whose bytes all still wait here must never go out
-         * after their outcome: take them out now, all in one pass. */
-        cut_unwritten(s, s->now);
-        end_in_flight(s, hash_find(s, s->reqs[s->req_head].seq), ev, SMPP_OUTCOME_TIMEOUT, 0, NULL);
-        pump(s);
-        return 1;
+     * the same timeout, so only the oldest can be due first, unless one
+     * was resent (first_due). */
+    if (s->state == SMPP_STATE_BOUND) {
+        int32_t i = first_due(s);
+
+        if (i >= 0 && s->reqs[i].deadline <= s->now) {
+            /* Those due whose bytes all still wait here must never go out
+             * after their outcome: take them out now, all in one pass. */
+            cut_unwritten(s, s->now);
+            end_in_flight(s, hash_find(s, s->reqs[i].seq), ev, SMPP_OUTCOME_TIMEOUT, 0, NULL);
+            pump(s);
+            return 1;
+        }
+        /* Waiting to be resent when its time ran out: its last answer
+         * (which said the message was not taken) is its outcome. */
+        for (i = s->retry_head; i >= 0; i = s->reqs[i].next)
+            if (s->reqs[i].deadline <= s->now)
+                break;
+        if (i >= 0) {
+            int32_t *link = &s->retry_head, prev = -1;
+
+            while (*link != i) {
+                prev = *link;
+                link = &s->reqs[*link].next;
+            }
+            *link = s->reqs[i].next;
+            if (s->retry_tail == i)
+                s->retry_tail = prev;
+            s->retry_n--;
+            req_release(s, i); /* leaves token and last_status alone */
+            result(s, ev, s->reqs[i].token, s->reqs[i].seq, SMPP_OUTCOME_RESPONSE,
+                   s->reqs[i].last_status, NULL);
+            return 1;
+        }
     }
     return 0;
 }
@@ -1425,19 +1955,22 @@ int smpp_session_submit(smpp_session *s, const smpp_pdu *pdu, uint64_t token, sm
                               smpp_command_name(s->req_cmd));
     advance(s, now);
 
-    if (s->state == SMPP_STATE_BOUND && s->queued == 0 && s->in_flight < s->cfg.window &&
-        buf_len(&s->out) < s->cfg.out_max) {
+    if (s->state == SMPP_STATE_BOUND && s->queued == 0 && s->retry_n == 0 &&
+        s->in_flight < s->cfg.window && buf_len(&s->out) < s->cfg.out_max && may_send(s)) {
         /* Hot path: straight into the output, no copy. */
         int32_t idx = req_alloc(s);
 
         if (idx < 0)
             return smpp_error_set(err, SMPP_ERR_NOMEM, "out of memory");
         n = encode_at(s, &s->out, 0, pdu, err);
+        if (n >= 0 && req_keep_room(s, idx, (size_t)n) != 0)
+            n = smpp_error_set(err, SMPP_ERR_NOMEM, "out of memory");
         if (n < 0) {
             req_release(s, idx);
             return (int)n;
         }
         s->reqs[idx].token = token;
+        s->reqs[idx].tries = 0;
         send_request(s, idx, (size_t)n);
     } else {
         uint8_t *p;
@@ -1625,6 +2158,21 @@ const char *smpp_outcome_name(smpp_outcome outcome)
         return "not sent";
     case SMPP_OUTCOME_CLOSED:
         return "closed";
+    }
+    return "unknown";
+}
+
+const char *smpp_log_level_name(smpp_log_level level)
+{
+    switch (level) {
+    case SMPP_LOG_ERROR:
+        return "error";
+    case SMPP_LOG_WARN:
+        return "warn";
+    case SMPP_LOG_INFO:
+        return "info";
+    case SMPP_LOG_DEBUG:
+        return "debug";
     }
     return "unknown";
 }

@@ -61,6 +61,14 @@
 
 typedef int64_t smpp_ms;
 
+/* Statuses smpp_session_config.retry can name. */
+#define SMPP_RETRY_MAX 8
+/* Distinct answer statuses and receipt stats counted one by one in
+ * smpp_session_stats; the rest add up in the last entry (status
+ * 0xFFFFFFFF, stat "OTHER"). */
+#define SMPP_STATS_STATUSES 16
+#define SMPP_STATS_STATS 12
+
 typedef enum smpp_role { SMPP_ROLE_CLIENT = 0, SMPP_ROLE_SERVER = 1 } smpp_role;
 
 typedef enum smpp_state {
@@ -128,8 +136,20 @@ typedef enum smpp_event_type {
                              smpp_session_respond (now, later or never) */
     SMPP_EV_UNBOUND,      /* peer sent unbind (answered) or our unbind was
                              answered; a CLOSED event follows */
-    SMPP_EV_CLOSED        /* last event of a session: reason */
+    SMPP_EV_CLOSED,       /* last event of a session: reason */
+    SMPP_EV_LOG           /* something a log should show: level, message
+                             (an answer for an unknown or ended sequence
+                             number, an unexpected PDU, a throttle pause,
+                             a retry). Never changes what other events
+                             say; a driver may drop it. */
 } smpp_event_type;
+
+typedef enum smpp_log_level {
+    SMPP_LOG_ERROR = 0,
+    SMPP_LOG_WARN,
+    SMPP_LOG_INFO,
+    SMPP_LOG_DEBUG
+} smpp_log_level;
 
 typedef struct smpp_event {
     smpp_event_type type;
@@ -147,6 +167,8 @@ typedef struct smpp_event {
                                  body, or a message_id without its NUL,
                                  which is then the bytes as sent); NULL
                                  otherwise */
+    smpp_log_level level;     /* LOG */
+    const char *message;      /* LOG: valid until the next session call */
 } smpp_event;
 
 /*
@@ -198,7 +220,34 @@ typedef struct smpp_session_config {
                                     every 30 s +-5 s), server 0 */
     smpp_ms idle_timeout_ms;     /* close after nothing received this long;
                                     0 = never (default) */
-    const smpp_mem *mem;         /* allocator; NULL (default) = libc's */
+
+    /* Flow control. An answer ESME_RTHROTTLED (0x58) or ESME_RMSGQFUL
+     * (0x14) pauses moving requests into the output for throttle_min_ms,
+     * doubling with each such answer after a pause ended, up to
+     * throttle_max_ms; a success answered after a pause ended resets the
+     * interval. Answers to requests sent before a pause, arriving during
+     * it, don't extend it. rate_x1000 (requests per second times 1000;
+     * 0 = no limit) caps sends with a token bucket of rate_burst
+     * requests (0 = a tenth of a second's worth, at least 1), full at
+     * the start. Both show in smpp_session_deadline. */
+    smpp_ms throttle_min_ms; /* 100 */
+    smpp_ms throttle_max_ms; /* 5000 */
+    uint32_t rate_x1000;     /* 0 */
+    uint32_t rate_burst;     /* 0 = default */
+    /* Retry: a request answered with retry[i].status (RESPONSE, not a
+     * nack) goes back to the head of the queue, to be sent again with a
+     * new sequence number after any pause, while it was retried fewer
+     * than retry[i].times times in all. It keeps the deadline of its
+     * first send; one whose deadline passes (or would pass before the
+     * pause ends) while waiting ends with the last answer's status (pdu
+     * NULL). Its one RESULT comes when it finally ends. Retrying keeps a
+     * copy of every request in flight. None by default. */
+    struct {
+        uint32_t status;
+        uint32_t times; /* 0..255 */
+    } retry[SMPP_RETRY_MAX];
+    uint32_t retry_count;
+    const smpp_mem *mem; /* allocator; NULL (default) = libc's */
 } smpp_session_config;
 
 typedef struct smpp_session_stats {
@@ -213,7 +262,25 @@ typedef struct smpp_session_stats {
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint32_t in_flight;
-    uint32_t queued;
+    uint32_t queued;    /* waiting for the window, retries included */
+    uint64_t throttled; /* pauses begun by a throttling answer */
+    uint64_t retries;   /* requests put back to be sent again */
+    /* Answers to our requests by status (every answer, retried ones
+     * included), n_answers entries used. */
+    struct {
+        uint32_t status;
+        uint64_t count;
+    } answers[SMPP_STATS_STATUSES];
+    uint32_t n_answers;
+    /* Receipts received by stat word ("DELIVRD"; "UNKNOWN" when none). */
+    struct {
+        char stat[8];
+        uint64_t count;
+    } receipt_stats[SMPP_STATS_STATS];
+    uint32_t n_receipt_stats;
+    /* The last failure seen: a request's ("ESME_RTHROTTLED", "timeout"),
+     * the link's ("connection lost") or the stream's; "" when none. */
+    char last_error[96];
 } smpp_session_stats;
 
 typedef struct smpp_session smpp_session;
@@ -382,8 +449,9 @@ smpp_reason smpp_session_close_reason(const smpp_session *s);
 const char *smpp_session_error(const smpp_session *s);
 
 /* Static names for logs and Lua error tokens. */
-const char *smpp_reason_name(smpp_reason reason);    /* "authentication failed" ... */
-const char *smpp_outcome_name(smpp_outcome outcome); /* "timeout" ... */
-const char *smpp_state_name(smpp_state state);       /* "bound" ... */
+const char *smpp_reason_name(smpp_reason reason);      /* "authentication failed" ... */
+const char *smpp_outcome_name(smpp_outcome outcome);   /* "timeout" ... */
+const char *smpp_state_name(smpp_state state);         /* "bound" ... */
+const char *smpp_log_level_name(smpp_log_level level); /* "warn" ... */
 
 #endif

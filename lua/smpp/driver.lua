@@ -64,7 +64,16 @@ local MSGID_WRAP = 0x7FFFFFFF
 -- Counters of a client never bound, as the session names them.
 local function zero_stats()
   return { submitted = 0, sent = 0, succeeded = 0, failed = 0, in_flight = 0, queued = 0,
-           bytes_in = 0, bytes_out = 0, enquire_links = 0, receipts = 0, delivered_in = 0 }
+           bytes_in = 0, bytes_out = 0, enquire_links = 0, receipts = 0, delivered_in = 0,
+           pdus_in = 0, throttled = 0, retries = 0, answers = {}, receipt_stats = {} }
+end
+
+-- A "log" event with no on_log handler: warn and error to stderr, the
+-- rest dropped (as smpp.ev does).
+local function log_default(level, msg)
+  if level == "warn" or level == "error" then
+    stderr:write("lua-smpp: ", level, ": ", tostring(msg), "\n")
+  end
 end
 
 local CLIENT_KEYS = { host = true, port = true, trace = true }
@@ -418,6 +427,8 @@ function _M.new(host)
       if fn then call(fn, a) else no_handler(kind, a) end
     elseif kind == "closed" then
       if k.on_close then call(k.on_close, a) end
+    elseif kind == "log" then
+      if k.on_log then call(k.on_log, a, b) else log_default(a, b) end
     end
   end
 
@@ -486,6 +497,7 @@ function _M.new(host)
   client.on_receipt = handler_setter("on_receipt")
   client.on_deliver = handler_setter("on_deliver")
   client.on_close = handler_setter("on_close")
+  client.on_log = handler_setter("on_log")
 
   function client:close()
     local k = check_client(self, "close")
@@ -614,6 +626,9 @@ function _M.new(host)
     elseif kind == "closed" then
       local fn = k.srv.on_close
       if fn then call(fn, k, a) end
+    elseif kind == "log" then
+      local fn = k.log_fn -- not on_log: that is conn's method
+      if fn then call(fn, a, b) else log_default(a, b) end
     end
   end
 
@@ -646,6 +661,15 @@ function _M.new(host)
   function conn:close(graceful)
     shut(check_conn(self, "close"), graceful and true or false)
     return true
+  end
+
+  -- conn:on_log(fn) -> prev: fn(level, message) for this connection.
+  function conn:on_log(fn)
+    check_conn(self, "on_log")
+    check_fn(fn, "conn:on_log")
+    local prev = self.log_fn
+    self.log_fn = fn
+    return prev
   end
 
   function conn:id()

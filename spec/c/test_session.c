@@ -19,6 +19,7 @@
 
 #define MAX_TOKENS 20100
 #define MAX_EVENTS 40000
+#define MAX_LOGS 256
 #define OUT_CAP (4u << 20)
 #define MAX_OUT_PDUS 40000
 
@@ -39,6 +40,10 @@ typedef struct rec {
 static struct {
     rec ev[MAX_EVENTS];
     int n;
+    /* LOG events, kept apart from ev: level and text of each. */
+    smpp_log_level log_level[MAX_LOGS];
+    char log[MAX_LOGS][128];
+    int nlog;
     int ends[MAX_TOKENS];
     int closed;       /* CLOSED seen */
     int after_closed; /* events after CLOSED: must stay 0 */
@@ -73,6 +78,14 @@ static void record(smpp_session *s, const smpp_event *ev)
 {
     rec *r = &L.ev[L.n < MAX_EVENTS ? L.n : MAX_EVENTS - 1];
     size_t pend = 0;
+
+    if (ev->type == SMPP_EV_LOG) {
+        int i = L.nlog < MAX_LOGS ? L.nlog++ : MAX_LOGS - 1;
+
+        L.log_level[i] = ev->level;
+        snprintf(L.log[i], sizeof(L.log[i]), "%s", ev->message);
+        return;
+    }
 
     if (L.closed)
         L.after_closed++;
@@ -114,7 +127,7 @@ static int drain(smpp_session *s, smpp_ms now)
 
     while (smpp_session_next_event(s, now, &ev)) {
         record(s, &ev);
-        n++;
+        n += ev.type != SMPP_EV_LOG;
     }
     return n;
 }

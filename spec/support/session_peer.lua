@@ -4,13 +4,18 @@
 local M = {}
 
 --- Every event the session has at `now`, each as a list of its values
--- (nil values inside keep their place).
-function M.events(s, now)
+-- (nil values inside keep their place). "log" events are left out of the
+-- list and appended to `logs` (a list of { level, message }) when given.
+function M.events(s, now, logs)
   local list = {}
   while true do
     local ev = { s:next_event(now) }
     if ev[1] == nil then return list end
-    list[#list + 1] = ev
+    if ev[1] == "log" then
+      if logs then logs[#logs + 1] = { ev[2], ev[3] } end
+    else
+      list[#list + 1] = ev
+    end
   end
 end
 
