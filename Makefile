@@ -181,7 +181,7 @@ fuzz-run: $(addprefix $(BUILD)/fuzz_,$(FUZZERS)) $(BUILD)/seeds
 
 bench: all $(BUILD)/bench_codec $(BUILD)/bench_pingpong
 	$(LUA) bench/codec.lua $(BUILD)/bench_codec
-	$(LUA) bench/loopback.lua
+	LUA=$(LUA) $(LUA) bench/loopback.lua
 	ulimit -n 25000 2>/dev/null; $(LUA) bench/loopback.lua idle 10000
 
 $(BUILD)/bench_pingpong: bench/pingpong.c

@@ -39,6 +39,7 @@ build = {
   modules = {
     ["smpp"] = "lua/smpp.lua",
     ["smpp.client"] = "lua/smpp/client.lua",
+    ["smpp.receipts"] = "lua/smpp/receipts.lua",
     ["smpp.template"] = "lua/smpp/template.lua",
     ["smpp.loop"] = "lua/smpp/loop.lua",
     ["smpp.backend"] = "lua/smpp/backend.lua",

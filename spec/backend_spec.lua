@@ -3,7 +3,7 @@
 package.path = "spec/?.lua;" .. package.path
 local smpp = require "smpp"
 
-local LUA = os.getenv("LUA") or "lua5.4"
+local process = require "support.process"
 
 -- A fresh copy of smpp.backend, with nothing chosen yet.
 local function fresh()
@@ -19,18 +19,9 @@ local function stand_in(name)
   return b
 end
 
--- Runs `code` in a fresh lua5.4 with this checkout's modules and `env`
--- (a shell prefix such as "SMPP_BACKEND=ev"); returns success and output.
-local function run_lua(env, code)
-  local out = os.tmpname()
-  local cmd = string.format("env -u SMPP_BACKEND %s LUA_PATH='%s' LUA_CPATH='%s' timeout 10 %s"
-    .. " -e '%s' >%s 2>&1", env, package.path, package.cpath, LUA, code, out)
-  local ok = os.execute(cmd)
-  local f = assert(io.open(out, "rb"))
-  local text = f:read("a")
-  f:close()
-  os.remove(out)
-  return ok, text
+-- `code` in a fresh interpreter whose backend is only what `env` says.
+local function run_in(env, code)
+  return process.lua(code, "-u SMPP_BACKEND " .. env)
 end
 
 describe("smpp.backend", function()
@@ -83,19 +74,19 @@ describe("smpp.backend", function()
   end)
 
   it("is chosen by SMPP_BACKEND, and a name that does not load raises", function()
-    local ok, out = run_lua("SMPP_BACKEND=ev", 'print(require("smpp").backend())')
-    assert.is_true(ok, out)
+    local code, out = run_in("SMPP_BACKEND=ev", 'print(require("smpp").backend())')
+    assert.equal(0, code, out)
     assert.equal("ev\n", out)
-    ok, out = run_lua("SMPP_BACKEND=nope", 'require("smpp").client { host = "127.0.0.1",'
+    code, out = run_in("SMPP_BACKEND=nope", 'require("smpp").client { host = "127.0.0.1",'
       .. ' port = 1, system_id = "a", password = "b" }')
-    assert.is_falsy(ok)
+    assert.not_equal(0, code)
     assert.matches('SMPP_BACKEND=nope: backend "nope" does not load', out)
   end)
 
   it("can be chosen after require \"smpp\", until first use", function()
-    local ok, out = run_lua("", 'local smpp = require "smpp"; smpp.use("socket");'
+    local code, out = run_in("", 'local smpp = require "smpp"; smpp.use("socket");'
       .. ' print(smpp.backend(), package.loaded["smpp.ev"] ~= nil)')
-    assert.is_true(ok, out)
+    assert.equal(0, code, out)
     assert.equal("socket\tfalse\n", out)
   end)
 
@@ -110,10 +101,9 @@ describe("smpp.backend", function()
   it("never loads smpp.ev on the LuaSocket backend", function()
     -- The simulator in a process of its own (bin/smpp-sim runs on libev);
     -- the client in a fresh one that must never load libev.
-    local process = require "support.process"
     local sim = process.sim("")
     assert(sim.port, sim.line)
-    local ok, out = run_lua("SMPP_BACKEND=socket", string.format([[
+    local code, out = run_in("SMPP_BACKEND=socket", string.format([[
       local smpp = require "smpp"
       local core = require "smpp.core"
       local template = require "smpp.template"
@@ -127,7 +117,7 @@ describe("smpp.backend", function()
       print(smpp.backend(), res.stat, package.loaded["smpp.ev"])
     ]], sim.port))
     sim.stop()
-    assert.is_true(ok, out)
+    assert.equal(0, code, out)
     assert.equal("socket\tDELIVRD\tnil\n", out)
   end)
 end)

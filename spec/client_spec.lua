@@ -3,21 +3,7 @@
 local smpp = require "smpp"
 local simulator = require "smpp.simulator"
 
-local LUA = os.getenv("LUA") or "lua5.4"
-
--- Runs `code` in a fresh lua5.4 with this checkout's modules, killed after
--- 10 s (a wait that spins must fail the test, not stall the suite).
-local function run_lua(code)
-  local out = os.tmpname()
-  local cmd = string.format("LUA_PATH='%s' LUA_CPATH='%s' timeout 10 %s -e '%s' >%s 2>&1",
-    package.path, package.cpath, LUA, code, out)
-  local _, _, status = os.execute(cmd)
-  local f = assert(io.open(out, "rb"))
-  local text = f:read("a")
-  f:close()
-  os.remove(out)
-  return status, text
-end
+local process = require "support.process"
 
 local function new_sim(opts)
   opts = opts or {}
@@ -232,7 +218,7 @@ describe("smpp.client", function()
 
     it("returns at once on a client that never bound, with or without a timeout", function()
       -- Nothing is on the loop for such a client: the wait used to spin.
-      local status, out = run_lua([[
+      local status, out = process.lua([[
         local smpp = require "smpp"
         local c = smpp.client { host = "127.0.0.1", port = 1, system_id = "a", password = "b" }
         local function show(r, err) print(r, err) end

@@ -5,7 +5,7 @@ local smpp = require "smpp"
 local simulator = require "smpp.simulator"
 local host = require("smpp.backend").get()
 
-local LUA = os.getenv("LUA") or "lua5.4"
+local process = require "support.process"
 
 local function otp(to)
   return assert(smpp.otp { to = to or "+6598765432", template = "otp-login", code = "123456" })
@@ -36,20 +36,6 @@ local function within(secs, fn, ...)
   debug.sethook()
   assert(res[1], res[2])
   return table.unpack(res, 2, res.n)
-end
-
--- Runs `code` in a fresh lua5.4 with this checkout's modules, killed after
--- 10 s: a fresh process has nothing left on the loop by earlier tests.
-local function run_lua(code)
-  local out = os.tmpname()
-  local cmd = string.format("LUA_PATH='%s' LUA_CPATH='%s' timeout 10 %s -e '%s' >%s 2>&1",
-    package.path, package.cpath, LUA, code, out)
-  local _, _, status = os.execute(cmd)
-  local f = assert(io.open(out, "rb"))
-  local text = f:read("a")
-  f:close()
-  os.remove(out)
-  return status, text
 end
 
 -- A fresh copy of smpp.loop on a stand-in backend, chosen with use() on a
@@ -125,7 +111,7 @@ describe("smpp.loop when the loop has nothing active", function()
   end)
 
   it("returns from smpp.run with the real driver at once", function()
-    local status, out = run_lua([[
+    local status, out = process.lua([[
       local smpp = require "smpp"
       local loop = require "smpp.loop"
       smpp.on_error(function(msg) print(msg:match("^[^\n]*")) end)

@@ -8,7 +8,6 @@
  * negative smpp_err_code values with err->msg naming the key. Only out of
  * memory raises, and no function here holds malloc'd memory.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -642,32 +641,14 @@ void lsmpp_push_receipt_k(lua_State *L, int keys, const smpp_pdu *deliver,
 
 /* ---- table -> pdu --------------------------------------------------------- */
 
-#if defined(__GNUC__)
-__attribute__((cold, noinline, format(printf, 3, 4)))
-#endif
-static int
-fail(smpp_error *err, int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL)
-        return code;
-    err->code = code;
-    err->offset = 0;
-    err->limit = 0;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 /* "integer expected, got string" style message for the value at idx. */
 static int type_error(lua_State *L, int idx, const char *label, const char *want, smpp_error *err)
 {
     if (lua_type(L, idx) == LUA_TNUMBER)
-        return fail(err, SMPP_ERR_ARG, "%s: %s expected, got %.14g", label, want,
-                    (double)lua_tonumber(L, idx));
-    return fail(err, SMPP_ERR_ARG, "%s: %s expected, got %s", label, want, luaL_typename(L, idx));
+        return smpp_error_set(err, SMPP_ERR_ARG, "%s: %s expected, got %.14g", label, want,
+                              (double)lua_tonumber(L, idx));
+    return smpp_error_set(err, SMPP_ERR_ARG, "%s: %s expected, got %s", label, want,
+                          luaL_typename(L, idx));
 }
 
 /* The integer at idx, checked against 0..max. */
@@ -679,8 +660,8 @@ static int get_uint(lua_State *L, int idx, const char *label, uint32_t max, uint
     if (!lsmpp_get_integer(L, idx, &v))
         return type_error(L, idx, label, "integer", err);
     if (v < 0 || v > (int64_t)max)
-        return fail(err, SMPP_ERR_LIMIT, "%s: %lld out of range 0..%lu", label, (long long)v,
-                    (unsigned long)max);
+        return smpp_error_set(err, SMPP_ERR_LIMIT, "%s: %lld out of range 0..%lu", label,
+                              (long long)v, (unsigned long)max);
     *out = (uint32_t)v;
     return 0;
 }
@@ -724,14 +705,15 @@ static int not_a_field(const char *key, size_t klen, uint32_t cmd, smpp_error *e
     size_t i, n;
 
     if (named_by_name(key, klen) != NULL)
-        return fail(err, SMPP_ERR_ARG, "%s is a TLV: put it under tlvs", key);
+        return smpp_error_set(err, SMPP_ERR_ARG, "%s is a TLV: put it under tlvs", key);
     for (i = 0; i < sizeof(known_commands) / sizeof(known_commands[0]); i++) {
         const smpp_field *f = smpp_pdu_fields(known_commands[i], &n);
 
         if (f != NULL && find_field(f, n, key, klen) != NULL)
-            return fail(err, SMPP_ERR_ARG, "%s is not a field of %s", key, smpp_command_name(cmd));
+            return smpp_error_set(err, SMPP_ERR_ARG, "%s is not a field of %s", key,
+                                  smpp_command_name(cmd));
     }
-    return fail(err, SMPP_ERR_ARG, "unknown field '%s'", key);
+    return smpp_error_set(err, SMPP_ERR_ARG, "unknown field '%s'", key);
 }
 
 static int set_field(lua_State *L, int idx, const smpp_field *f, smpp_pdu *pdu, smpp_error *err)
@@ -765,7 +747,7 @@ static int set_command(lua_State *L, int idx, smpp_pdu *pdu, smpp_error *err)
         uint32_t id = smpp_command_id(name, len);
 
         if (id == 0)
-            return fail(err, SMPP_ERR_ARG, "command: unknown command '%s'", name);
+            return smpp_error_set(err, SMPP_ERR_ARG, "command: unknown command '%s'", name);
         pdu->command_id = id;
         return 0;
     }
@@ -779,8 +761,8 @@ static int set_command(lua_State *L, int idx, smpp_pdu *pdu, smpp_error *err)
         /* A distinct code: smpp.core encodes such a table raw (header and
          * body as given), see l_encode. */
         if (smpp_command_name(id) == NULL)
-            return fail(err, SMPP_ERR_UNKNOWN_COMMAND, "command: unknown command id 0x%08X",
-                        (unsigned)id);
+            return smpp_error_set(err, SMPP_ERR_UNKNOWN_COMMAND,
+                                  "command: unknown command id 0x%08X", (unsigned)id);
         return 0;
     }
     return type_error(L, idx, "command", "string", err);
@@ -829,8 +811,8 @@ static int get_neterr(lua_State *L, int idx, const char *label, uint8_t *out, sm
             snprintf(sub, sizeof(sub), "%s.error_code", label);
             rc = get_uint(L, -1, sub, 0xFFFF, &code, err);
         } else {
-            rc = fail(err, SMPP_ERR_ARG, "%s: unknown field '%s'", label,
-                      k != NULL ? k : luaL_typename(L, -2));
+            rc = smpp_error_set(err, SMPP_ERR_ARG, "%s: unknown field '%s'", label,
+                                k != NULL ? k : luaL_typename(L, -2));
         }
         if (rc < 0) {
             lua_pop(L, 2);
@@ -878,7 +860,8 @@ static int add_tlv(lua_State *L, int vidx, uint16_t tag, const named_tlv *nt, in
                 return rc;
             p = scratch_take(sc, 1);
             if (p == NULL)
-                return fail(err, SMPP_ERR_LIMIT, "tlvs: more than %u TLVs", SMPP_MAX_TLVS);
+                return smpp_error_set(err, SMPP_ERR_LIMIT, "tlvs: more than %u TLVs",
+                                      SMPP_MAX_TLVS);
             *p = (uint8_t)v;
             value = p;
             len = 1;
@@ -891,7 +874,8 @@ static int add_tlv(lua_State *L, int vidx, uint16_t tag, const named_tlv *nt, in
             uint8_t *p = scratch_take(sc, 3);
 
             if (p == NULL)
-                return fail(err, SMPP_ERR_LIMIT, "tlvs: more than %u TLVs", SMPP_MAX_TLVS);
+                return smpp_error_set(err, SMPP_ERR_LIMIT, "tlvs: more than %u TLVs",
+                                      SMPP_MAX_TLVS);
             rc = get_neterr(L, vidx, tlv_label(label, sizeof(label), index, nt), p, err);
             if (rc < 0)
                 return rc;
@@ -947,10 +931,11 @@ static int add_tlv_entry(lua_State *L, int e, int index, unsigned *seen, smpp_pd
                 const named_tlv *byname = named_by_name(name, nlen);
 
                 if (byname == NULL)
-                    rc = fail(err, SMPP_ERR_ARG, "%s: unknown TLV name '%s'", label, name);
+                    rc =
+                        smpp_error_set(err, SMPP_ERR_ARG, "%s: unknown TLV name '%s'", label, name);
                 else if (nt != NULL && nt != byname)
-                    rc = fail(err, SMPP_ERR_ARG, "%s: name '%s' and tag 0x%04X disagree", label,
-                              name, (unsigned)nt->tag);
+                    rc = smpp_error_set(err, SMPP_ERR_ARG, "%s: name '%s' and tag 0x%04X disagree",
+                                        label, name, (unsigned)nt->tag);
                 nt = byname;
             }
         } else if (k != NULL && klen == 5 && memcmp(k, "value", 5) == 0) {
@@ -961,8 +946,8 @@ static int add_tlv_entry(lua_State *L, int e, int index, unsigned *seen, smpp_pd
             else
                 with_nul = lua_toboolean(L, -1);
         } else {
-            rc = fail(err, SMPP_ERR_ARG, "%s: unknown field '%s'", label,
-                      k != NULL ? k : luaL_typename(L, -2));
+            rc = smpp_error_set(err, SMPP_ERR_ARG, "%s: unknown field '%s'", label,
+                                k != NULL ? k : luaL_typename(L, -2));
         }
         lua_pop(L, 1);
     }
@@ -973,29 +958,30 @@ static int add_tlv_entry(lua_State *L, int e, int index, unsigned *seen, smpp_pd
         const named_tlv *bytag = named_by_tag((uint16_t)tag);
 
         if (nt != NULL && nt != bytag) {
-            rc = fail(err, SMPP_ERR_ARG, "%s: name '%s' and tag 0x%04X disagree",
-                      tlv_label(label, sizeof(label), index, NULL), nt->name, (unsigned)tag);
+            rc = smpp_error_set(err, SMPP_ERR_ARG, "%s: name '%s' and tag 0x%04X disagree",
+                                tlv_label(label, sizeof(label), index, NULL), nt->name,
+                                (unsigned)tag);
             goto out;
         }
         nt = bytag;
     } else if (nt != NULL) {
         tag = nt->tag;
     } else {
-        rc = fail(err, SMPP_ERR_ARG, "%s: tag or name needed",
-                  tlv_label(label, sizeof(label), index, NULL));
+        rc = smpp_error_set(err, SMPP_ERR_ARG, "%s: tag or name needed",
+                            tlv_label(label, sizeof(label), index, NULL));
         goto out;
     }
     if (vidx == 0) {
-        rc = fail(err, SMPP_ERR_ARG, "%s: value missing",
-                  tlv_label(label, sizeof(label), index, nt));
+        rc = smpp_error_set(err, SMPP_ERR_ARG, "%s: value missing",
+                            tlv_label(label, sizeof(label), index, nt));
         goto out;
     }
     lua_pushliteral(L, "value");
     lua_rawget(L, e);
     vidx = lua_gettop(L);
     if (!with_nul && (nt == NULL || nt->kind != TK_CSTRING)) {
-        rc = fail(err, SMPP_ERR_ARG, "%s: nul applies to receipted_message_id only",
-                  tlv_label(label, sizeof(label), index, nt));
+        rc = smpp_error_set(err, SMPP_ERR_ARG, "%s: nul applies to receipted_message_id only",
+                            tlv_label(label, sizeof(label), index, nt));
         goto out;
     }
     if (nt != NULL)
@@ -1026,10 +1012,10 @@ static int fill_tlvs(lua_State *L, int t, smpp_pdu *pdu, lsmpp_scratch *sc, smpp
             const char *k = lua_tolstring(L, -2, &klen);
 
             if (named_by_name(k, klen) == NULL)
-                rc = fail(err, SMPP_ERR_ARG, "tlvs: unknown TLV name '%s'", k);
+                rc = smpp_error_set(err, SMPP_ERR_ARG, "tlvs: unknown TLV name '%s'", k);
         } else if (!lsmpp_get_integer(L, -2, &ik) || ik < 1 || (uint64_t)ik > n) {
-            rc = fail(err, SMPP_ERR_ARG, "tlvs: unexpected key (%s) beside the array",
-                      luaL_typename(L, -2));
+            rc = smpp_error_set(err, SMPP_ERR_ARG, "tlvs: unexpected key (%s) beside the array",
+                                luaL_typename(L, -2));
         }
         if (rc < 0) {
             lua_pop(L, 2);
@@ -1106,7 +1092,7 @@ static int fill_pdu(lua_State *L, int keys, int idx, smpp_pdu *pdu, lsmpp_scratc
         return rc;
     fields = smpp_pdu_fields(pdu->command_id, &nfields);
     if (fields == NULL)
-        return fail(err, SMPP_ERR_ARG, "command missing");
+        return smpp_error_set(err, SMPP_ERR_ARG, "command missing");
     if (cmd < 0)
         cmd = command_index(pdu->command_id);
 
@@ -1117,7 +1103,8 @@ static int fill_pdu(lua_State *L, int keys, int idx, smpp_pdu *pdu, lsmpp_scratc
         int slot = 0;
 
         if (lua_type(L, -2) != LUA_TSTRING) {
-            rc = fail(err, SMPP_ERR_ARG, "unknown field (a %s key)", luaL_typename(L, -2));
+            rc =
+                smpp_error_set(err, SMPP_ERR_ARG, "unknown field (a %s key)", luaL_typename(L, -2));
             break;
         }
         /* One probe of the key index decides what the key is. */
@@ -1173,14 +1160,14 @@ static int fill_pdu(lua_State *L, int keys, int idx, smpp_pdu *pdu, lsmpp_scratc
      * can go without it. */
     if (nfields != 0 && SMPP_IS_RESPONSE(pdu->command_id)) {
         if (has_body == 0 && body_keys != 0)
-            return fail(err, SMPP_ERR_ARG, "has_body is false but body fields are given");
+            return smpp_error_set(err, SMPP_ERR_ARG, "has_body is false but body fields are given");
         if (has_body == -1)
             has_body = !(pdu->command_status != 0 && body_keys == 0);
         pdu->has_body = (uint8_t)has_body;
     } else {
         if (has_body == 0)
-            return fail(err, SMPP_ERR_ARG, "has_body: %s has no body to leave out",
-                        smpp_command_name(pdu->command_id));
+            return smpp_error_set(err, SMPP_ERR_ARG, "has_body: %s has no body to leave out",
+                                  smpp_command_name(pdu->command_id));
         pdu->has_body = 1;
     }
     return 0;

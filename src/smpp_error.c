@@ -45,17 +45,34 @@ const char *smpp_strerror(int code)
 }
 
 /* Only error paths come here, so vsnprintf's cost never hits a hot path. */
+static int error_vset(smpp_error *err, int code, size_t offset, size_t limit, const char *fmt,
+                      va_list ap)
+{
+    if (err == NULL)
+        return code;
+    err->code = code;
+    err->offset = offset;
+    err->limit = limit;
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    return code;
+}
+
 int smpp_error_set(smpp_error *err, int code, const char *fmt, ...)
 {
     va_list ap;
 
-    if (err == NULL)
-        return code;
-    err->code = code;
-    err->offset = 0;
-    err->limit = 0;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    code = error_vset(err, code, 0, 0, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int smpp_error_at(smpp_error *err, int code, size_t offset, size_t limit, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    code = error_vset(err, code, offset, limit, fmt, ap);
     va_end(ap);
     return code;
 }

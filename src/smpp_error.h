@@ -51,7 +51,15 @@ static inline int smpp_is_fatal(int code)
  * so callers can `return smpp_error_set(...)`. */
 int smpp_error_set(smpp_error *err, int code, const char *fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
+    __attribute__((cold, format(printf, 3, 4)))
+#endif
+    ;
+
+/* The same, plus the byte offset where it happened and the limit broken
+ * (the codec's decode and encode errors). */
+int smpp_error_at(smpp_error *err, int code, size_t offset, size_t limit, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((cold, format(printf, 5, 6)))
 #endif
     ;
 

@@ -2,8 +2,6 @@
  * smpp_pdu.c - SMPP 3.4 PDU codec driven by one descriptor table per
  * command. No I/O, no allocation, no global mutable state.
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "smpp_pdu.h"
@@ -179,27 +177,6 @@ static const command_desc *command_find(uint32_t id)
     return &commands[i];
 }
 
-/* Like smpp_error_set, plus where it happened and which limit broke. Kept
- * out of line and cold: only error paths call it. */
-#if defined(__GNUC__)
-__attribute__((cold, noinline, format(printf, 5, 6)))
-#endif
-static int
-fail(smpp_error *err, int code, size_t offset, size_t limit, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL)
-        return code;
-    err->code = code;
-    err->offset = offset;
-    err->limit = limit;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 static inline smpp_bytes *field_bytes(smpp_pdu *pdu, const smpp_field *f)
 {
     return (smpp_bytes *)((char *)pdu + f->offset);
@@ -283,11 +260,11 @@ long smpp_frame(const uint8_t *buf, size_t len, uint32_t max_len, smpp_error *er
     /* PROTOCOL.md, "Framing": a length under the header or over the cap
      * means the stream can't be trusted past this point. */
     if (cmd_len < SMPP_HEADER_LEN)
-        return fail(err, SMPP_ERR_FRAMING, 0, SMPP_HEADER_LEN,
-                    "command_length %u is less than the 16-byte header", cmd_len);
+        return smpp_error_at(err, SMPP_ERR_FRAMING, 0, SMPP_HEADER_LEN,
+                             "command_length %u is less than the 16-byte header", cmd_len);
     if (cmd_len > max_len)
-        return fail(err, SMPP_ERR_FRAMING, 0, max_len,
-                    "command_length %u is over the cap of %u bytes", cmd_len, max_len);
+        return smpp_error_at(err, SMPP_ERR_FRAMING, 0, max_len,
+                             "command_length %u is over the cap of %u bytes", cmd_len, max_len);
     return len >= cmd_len ? (long)cmd_len : 0;
 }
 
@@ -299,26 +276,29 @@ static int tlv_check(uint16_t tag, size_t len, size_t offset, smpp_error *err)
     case SMPP_TLV_RECEIPTED_MESSAGE_ID:
         /* C-Octet String of 65; gateways may drop the NUL, so 1..65. */
         if (len == 0)
-            return fail(err, SMPP_ERR_FIELD, offset, 65,
-                        "receipted_message_id (TLV 0x001E at offset %zu): empty value", offset);
+            return smpp_error_at(err, SMPP_ERR_FIELD, offset, 65,
+                                 "receipted_message_id (TLV 0x001E at offset %zu): empty value",
+                                 offset);
         if (len > 65)
-            return fail(err, SMPP_ERR_LIMIT, offset, 65,
-                        "receipted_message_id (TLV 0x001E at offset %zu): %zu bytes, limit 65",
-                        offset, len);
+            return smpp_error_at(
+                err, SMPP_ERR_LIMIT, offset, 65,
+                "receipted_message_id (TLV 0x001E at offset %zu): %zu bytes, limit 65", offset,
+                len);
         return 0;
     case SMPP_TLV_MESSAGE_STATE:
     case SMPP_TLV_SC_INTERFACE_VERSION:
         if (len != 1)
-            return fail(err, SMPP_ERR_FIELD, offset, 1,
-                        "%s (TLV 0x%04X at offset %zu): %zu bytes, must be 1",
-                        tag == SMPP_TLV_MESSAGE_STATE ? "message_state" : "sc_interface_version",
-                        (unsigned)tag, offset, len);
+            return smpp_error_at(err, SMPP_ERR_FIELD, offset, 1,
+                                 "%s (TLV 0x%04X at offset %zu): %zu bytes, must be 1",
+                                 tag == SMPP_TLV_MESSAGE_STATE ? "message_state"
+                                                               : "sc_interface_version",
+                                 (unsigned)tag, offset, len);
         return 0;
     case SMPP_TLV_NETWORK_ERROR_CODE:
         if (len != 3)
-            return fail(err, SMPP_ERR_FIELD, offset, 3,
-                        "network_error_code (TLV 0x0423 at offset %zu): %zu bytes, must be 3",
-                        offset, len);
+            return smpp_error_at(
+                err, SMPP_ERR_FIELD, offset, 3,
+                "network_error_code (TLV 0x0423 at offset %zu): %zu bytes, must be 3", offset, len);
         return 0;
     default:
         return 0;
@@ -335,14 +315,14 @@ static int cstring_decode_error(const smpp_field *f, const uint8_t *buf, size_t 
 
     if (nul == NULL) {
         if (len - p < f->max)
-            return fail(err, SMPP_ERR_FIELD, p, f->max,
-                        "%s: no NUL before the PDU end (offset %zu)", f->name, p);
-        return fail(err, SMPP_ERR_FIELD, p, f->max, "%s: no NUL within %u bytes", f->name,
-                    (unsigned)f->max);
+            return smpp_error_at(err, SMPP_ERR_FIELD, p, f->max,
+                                 "%s: no NUL before the PDU end (offset %zu)", f->name, p);
+        return smpp_error_at(err, SMPP_ERR_FIELD, p, f->max, "%s: no NUL within %u bytes", f->name,
+                             (unsigned)f->max);
     }
     n = (size_t)(nul - (buf + p));
-    return fail(err, SMPP_ERR_LIMIT, p, f->max, "%s: %zu bytes, limit %u (%u with NUL)", f->name, n,
-                (unsigned)f->max - 1, (unsigned)f->max);
+    return smpp_error_at(err, SMPP_ERR_LIMIT, p, f->max, "%s: %zu bytes, limit %u (%u with NUL)",
+                         f->name, n, (unsigned)f->max - 1, (unsigned)f->max);
 }
 
 int smpp_pdu_decode(smpp_pdu *pdu, const uint8_t *buf, size_t len, smpp_error *err)
@@ -352,19 +332,19 @@ int smpp_pdu_decode(smpp_pdu *pdu, const uint8_t *buf, size_t len, smpp_error *e
 
     smpp_pdu_clear(pdu);
     if (len < SMPP_HEADER_LEN)
-        return fail(err, SMPP_ERR_FRAMING, 0, SMPP_HEADER_LEN,
-                    "PDU of %zu bytes is shorter than the 16-byte header", len);
+        return smpp_error_at(err, SMPP_ERR_FRAMING, 0, SMPP_HEADER_LEN,
+                             "PDU of %zu bytes is shorter than the 16-byte header", len);
     if (smpp_get_u32(buf) != len)
-        return fail(err, SMPP_ERR_FRAMING, 0, len, "command_length %u but %zu bytes given",
-                    smpp_get_u32(buf), len);
+        return smpp_error_at(err, SMPP_ERR_FRAMING, 0, len, "command_length %u but %zu bytes given",
+                             smpp_get_u32(buf), len);
     pdu->command_id = smpp_get_u32(buf + 4);
     pdu->command_status = smpp_get_u32(buf + 8);
     pdu->sequence_number = smpp_get_u32(buf + 12);
 
     cmd = command_find(pdu->command_id);
     if (cmd == NULL)
-        return fail(err, SMPP_ERR_UNKNOWN_COMMAND, 4, 0, "unknown command_id 0x%08X",
-                    pdu->command_id);
+        return smpp_error_at(err, SMPP_ERR_UNKNOWN_COMMAND, 4, 0, "unknown command_id 0x%08X",
+                             pdu->command_id);
 
     /* SMPP 3.4 allows a response without body when command_status != 0;
      * gateways also send one with status 0, so take it either way. */
@@ -390,9 +370,9 @@ int smpp_pdu_decode(smpp_pdu *pdu, const uint8_t *buf, size_t len, smpp_error *e
             if (n == room)
                 return cstring_decode_error(f, buf, p, len, err);
             if (f->alt_size != 0 && n != 0 && n + 1 != f->alt_size)
-                return fail(err, SMPP_ERR_FIELD, p, f->alt_size,
-                            "%s: %zu chars, must be empty or %u", f->name, n,
-                            (unsigned)f->alt_size - 1);
+                return smpp_error_at(err, SMPP_ERR_FIELD, p, f->alt_size,
+                                     "%s: %zu chars, must be empty or %u", f->name, n,
+                                     (unsigned)f->alt_size - 1);
             b = field_bytes(pdu, f);
             b->ptr = buf + p;
             b->len = n;
@@ -400,21 +380,23 @@ int smpp_pdu_decode(smpp_pdu *pdu, const uint8_t *buf, size_t len, smpp_error *e
             break;
         case SMPP_FT_U8:
             if (p >= len)
-                return fail(err, SMPP_ERR_FIELD, p, 1, "%s: PDU ends at offset %zu", f->name, p);
+                return smpp_error_at(err, SMPP_ERR_FIELD, p, 1, "%s: PDU ends at offset %zu",
+                                     f->name, p);
             *field_u8(pdu, f) = buf[p++];
             break;
         case SMPP_FT_SM:
             if (p >= len)
-                return fail(err, SMPP_ERR_FIELD, p, 1, "sm_length: PDU ends at offset %zu", p);
+                return smpp_error_at(err, SMPP_ERR_FIELD, p, 1, "sm_length: PDU ends at offset %zu",
+                                     p);
             n = buf[p++];
             /* SMPP 3.4 5.2.21: at most 254 octets. */
             if (n > f->max)
-                return fail(err, SMPP_ERR_LIMIT, p - 1, f->max, "sm_length: %zu, limit %u", n,
-                            (unsigned)f->max);
+                return smpp_error_at(err, SMPP_ERR_LIMIT, p - 1, f->max, "sm_length: %zu, limit %u",
+                                     n, (unsigned)f->max);
             if (n > len - p)
-                return fail(err, SMPP_ERR_FIELD, p - 1, len - p,
-                            "%s: sm_length %zu runs past the PDU end (%zu bytes left)", f->name, n,
-                            len - p);
+                return smpp_error_at(err, SMPP_ERR_FIELD, p - 1, len - p,
+                                     "%s: sm_length %zu runs past the PDU end (%zu bytes left)",
+                                     f->name, n, len - p);
             b = field_bytes(pdu, f);
             b->ptr = buf + p;
             b->len = n;
@@ -429,18 +411,18 @@ int smpp_pdu_decode(smpp_pdu *pdu, const uint8_t *buf, size_t len, smpp_error *e
         int rc;
 
         if (len - p < 4)
-            return fail(err, SMPP_ERR_FIELD, p, 4,
-                        "TLV header at offset %zu runs past the PDU end (%zu bytes left)", p,
-                        len - p);
+            return smpp_error_at(err, SMPP_ERR_FIELD, p, 4,
+                                 "TLV header at offset %zu runs past the PDU end (%zu bytes left)",
+                                 p, len - p);
         tag = get_u16(buf + p);
         tlen = get_u16(buf + p + 2);
         if (tlen > len - p - 4)
-            return fail(err, SMPP_ERR_FIELD, p, len - p - 4,
-                        "TLV 0x%04X at offset %zu: length %u runs past the PDU end", (unsigned)tag,
-                        p, (unsigned)tlen);
+            return smpp_error_at(err, SMPP_ERR_FIELD, p, len - p - 4,
+                                 "TLV 0x%04X at offset %zu: length %u runs past the PDU end",
+                                 (unsigned)tag, p, (unsigned)tlen);
         if (pdu->tlv_count == SMPP_MAX_TLVS)
-            return fail(err, SMPP_ERR_LIMIT, p, SMPP_MAX_TLVS,
-                        "tlvs: more than %u TLVs (offset %zu)", SMPP_MAX_TLVS, p);
+            return smpp_error_at(err, SMPP_ERR_LIMIT, p, SMPP_MAX_TLVS,
+                                 "tlvs: more than %u TLVs (offset %zu)", SMPP_MAX_TLVS, p);
         rc = tlv_check(tag, tlen, p, err);
         if (rc < 0)
             return rc;
@@ -460,15 +442,18 @@ static int cstring_check(const smpp_field *f, const smpp_bytes *b, smpp_error *e
     const uint8_t *nul;
 
     if (b->len + 1 > f->max)
-        return fail(err, SMPP_ERR_LIMIT, 0, f->max, "%s: %zu bytes, limit %u (%u with NUL)",
-                    f->name, b->len, (unsigned)f->max - 1, (unsigned)f->max);
+        return smpp_error_at(err, SMPP_ERR_LIMIT, 0, f->max,
+                             "%s: %zu bytes, limit %u (%u with NUL)", f->name, b->len,
+                             (unsigned)f->max - 1, (unsigned)f->max);
     if (f->alt_size != 0 && b->len != 0 && b->len + 1 != f->alt_size)
-        return fail(err, SMPP_ERR_FIELD, 0, f->alt_size, "%s: %zu chars, must be empty or %u",
-                    f->name, b->len, (unsigned)f->alt_size - 1);
+        return smpp_error_at(err, SMPP_ERR_FIELD, 0, f->alt_size,
+                             "%s: %zu chars, must be empty or %u", f->name, b->len,
+                             (unsigned)f->alt_size - 1);
     nul = b->len != 0 ? memchr(b->ptr, 0, b->len) : NULL;
     if (nul != NULL)
-        return fail(err, SMPP_ERR_FIELD, (size_t)(nul - b->ptr), f->max,
-                    "%s: NUL inside the string at byte %zu", f->name, (size_t)(nul - b->ptr));
+        return smpp_error_at(err, SMPP_ERR_FIELD, (size_t)(nul - b->ptr), f->max,
+                             "%s: NUL inside the string at byte %zu", f->name,
+                             (size_t)(nul - b->ptr));
     return 0;
 }
 
@@ -478,7 +463,8 @@ static int encodes_body(const smpp_pdu *pdu, const command_desc *cmd, smpp_error
         return 1;
     /* TLVs come after the mandatory body; without it they'd be misread. */
     if (pdu->tlv_count != 0)
-        return fail(err, SMPP_ERR_ARG, 0, 0, "%s: TLVs need a body (has_body is 0)", cmd->name);
+        return smpp_error_at(err, SMPP_ERR_ARG, 0, 0, "%s: TLVs need a body (has_body is 0)",
+                             cmd->name);
     return 0;
 }
 
@@ -489,11 +475,11 @@ long smpp_pdu_encoded_size(const smpp_pdu *pdu, smpp_error *err)
     int rc;
 
     if (cmd == NULL)
-        return fail(err, SMPP_ERR_ARG, 0, 0, "can't encode unknown command_id 0x%08X",
-                    pdu->command_id);
+        return smpp_error_at(err, SMPP_ERR_ARG, 0, 0, "can't encode unknown command_id 0x%08X",
+                             pdu->command_id);
     if (pdu->tlv_count > SMPP_MAX_TLVS)
-        return fail(err, SMPP_ERR_LIMIT, 0, SMPP_MAX_TLVS, "tlvs: %zu TLVs, limit %u",
-                    pdu->tlv_count, SMPP_MAX_TLVS);
+        return smpp_error_at(err, SMPP_ERR_LIMIT, 0, SMPP_MAX_TLVS, "tlvs: %zu TLVs, limit %u",
+                             pdu->tlv_count, SMPP_MAX_TLVS);
     rc = encodes_body(pdu, cmd, err);
     if (rc <= 0)
         return rc < 0 ? rc : (long)size;
@@ -515,8 +501,8 @@ long smpp_pdu_encoded_size(const smpp_pdu *pdu, smpp_error *err)
         case SMPP_FT_SM:
             b = field_cbytes(pdu, f);
             if (b->len > f->max)
-                return fail(err, SMPP_ERR_LIMIT, 0, f->max, "%s: %zu octets, limit %u", f->name,
-                            b->len, (unsigned)f->max);
+                return smpp_error_at(err, SMPP_ERR_LIMIT, 0, f->max, "%s: %zu octets, limit %u",
+                                     f->name, b->len, (unsigned)f->max);
             size += 1 + b->len;
             break;
         }
@@ -538,11 +524,11 @@ long smpp_pdu_encode(const smpp_pdu *pdu, uint8_t *out, size_t cap, smpp_error *
     int rc;
 
     if (cmd == NULL)
-        return fail(err, SMPP_ERR_ARG, 0, 0, "can't encode unknown command_id 0x%08X",
-                    pdu->command_id);
+        return smpp_error_at(err, SMPP_ERR_ARG, 0, 0, "can't encode unknown command_id 0x%08X",
+                             pdu->command_id);
     if (pdu->tlv_count > SMPP_MAX_TLVS)
-        return fail(err, SMPP_ERR_LIMIT, 0, SMPP_MAX_TLVS, "tlvs: %zu TLVs, limit %u",
-                    pdu->tlv_count, SMPP_MAX_TLVS);
+        return smpp_error_at(err, SMPP_ERR_LIMIT, 0, SMPP_MAX_TLVS, "tlvs: %zu TLVs, limit %u",
+                             pdu->tlv_count, SMPP_MAX_TLVS);
     if (cap < SMPP_HEADER_LEN)
         goto too_small;
     rc = encodes_body(pdu, cmd, err);
@@ -580,8 +566,8 @@ long smpp_pdu_encode(const smpp_pdu *pdu, uint8_t *out, size_t cap, smpp_error *
         case SMPP_FT_SM:
             b = field_cbytes(pdu, f);
             if (b->len > f->max)
-                return fail(err, SMPP_ERR_LIMIT, 0, f->max, "%s: %zu octets, limit %u", f->name,
-                            b->len, (unsigned)f->max);
+                return smpp_error_at(err, SMPP_ERR_LIMIT, 0, f->max, "%s: %zu octets, limit %u",
+                                     f->name, b->len, (unsigned)f->max);
             if (b->len + 1 > cap - p)
                 goto too_small;
             out[p++] = (uint8_t)b->len;
@@ -619,8 +605,8 @@ too_small:
     need = smpp_pdu_encoded_size(pdu, err);
     if (need < 0)
         return need;
-    return fail(err, SMPP_ERR_BUFFER, 0, (size_t)need, "buffer of %zu bytes, PDU needs %ld", cap,
-                need);
+    return smpp_error_at(err, SMPP_ERR_BUFFER, 0, (size_t)need,
+                         "buffer of %zu bytes, PDU needs %ld", cap, need);
 }
 
 const smpp_tlv *smpp_pdu_find_tlv(const smpp_pdu *pdu, uint16_t tag)
@@ -636,12 +622,12 @@ const smpp_tlv *smpp_pdu_find_tlv(const smpp_pdu *pdu, uint16_t tag)
 int smpp_pdu_add_tlv(smpp_pdu *pdu, uint16_t tag, const void *value, size_t len, smpp_error *err)
 {
     if (pdu->tlv_count >= SMPP_MAX_TLVS)
-        return fail(err, SMPP_ERR_LIMIT, 0, SMPP_MAX_TLVS, "tlvs: more than %u TLVs",
-                    SMPP_MAX_TLVS);
+        return smpp_error_at(err, SMPP_ERR_LIMIT, 0, SMPP_MAX_TLVS, "tlvs: more than %u TLVs",
+                             SMPP_MAX_TLVS);
     /* SMPP 3.4 3.2.4: the length field is 2 octets. */
     if (len > 0xFFFF)
-        return fail(err, SMPP_ERR_LIMIT, 0, 0xFFFF, "TLV 0x%04X: %zu bytes, limit 65535",
-                    (unsigned)tag, len);
+        return smpp_error_at(err, SMPP_ERR_LIMIT, 0, 0xFFFF, "TLV 0x%04X: %zu bytes, limit 65535",
+                             (unsigned)tag, len);
     pdu->tlvs[pdu->tlv_count].tag = tag;
     pdu->tlvs[pdu->tlv_count].len = (uint16_t)len;
     pdu->tlvs[pdu->tlv_count].value = value;

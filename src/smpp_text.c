@@ -3,32 +3,11 @@
  * (PROTOCOL.md, "Text encodings"; Unicode 15, table 3-7 for the well-formed
  * UTF-8 byte sequences). No allocation; ASCII runs take a fast path.
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "smpp_text.h"
 
 #define ASCII_MASK 0x8080808080808080ull
-
-#if defined(__GNUC__)
-__attribute__((cold, noinline, format(printf, 5, 6)))
-#endif
-static int
-fail(smpp_error *err, int code, size_t offset, size_t limit, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL)
-        return code;
-    err->code = code;
-    err->offset = offset;
-    err->limit = limit;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-    va_end(ap);
-    return code;
-}
 
 /* 8 bytes at p are all ASCII. memcpy keeps the load alignment-safe. */
 static inline int ascii8(const uint8_t *p)
@@ -114,7 +93,8 @@ static inline size_t utf8_next(const uint8_t *s, size_t n, uint32_t *cp, const c
 
 static int utf8_error(size_t offset, const char *why, smpp_error *err)
 {
-    return fail(err, SMPP_ERR_UTF8, offset, 0, "invalid UTF-8 at byte %zu (%s)", offset, why);
+    return smpp_error_at(err, SMPP_ERR_UTF8, offset, 0, "invalid UTF-8 at byte %zu (%s)", offset,
+                         why);
 }
 
 int smpp_utf8_check(const uint8_t *in, size_t in_len, smpp_error *err)
@@ -161,8 +141,8 @@ static long utf8_to_ucs2_short(const uint8_t *in, size_t in_len, size_t cap, smp
         need += cp >= 0x10000 ? 4 : 2;
         i += n;
     }
-    return fail(err, SMPP_ERR_BUFFER, 0, need, "UCS2 output needs %zu bytes, buffer has %zu", need,
-                cap);
+    return smpp_error_at(err, SMPP_ERR_BUFFER, 0, need,
+                         "UCS2 output needs %zu bytes, buffer has %zu", need, cap);
 }
 
 long smpp_utf8_to_ucs2(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, smpp_error *err)
@@ -231,16 +211,19 @@ static long ucs2_next(const uint8_t *in, size_t in_len, size_t i, size_t *step, 
     if (u < 0xD800 || u > 0xDFFF)
         return (long)u;
     if (u >= 0xDC00)
-        return fail(err, SMPP_ERR_UCS2, i, 0,
-                    "invalid UCS2 at byte %zu: unpaired low surrogate 0x%04X", i, (unsigned)u);
+        return smpp_error_at(err, SMPP_ERR_UCS2, i, 0,
+                             "invalid UCS2 at byte %zu: unpaired low surrogate 0x%04X", i,
+                             (unsigned)u);
     if (in_len - i < 4)
-        return fail(err, SMPP_ERR_UCS2, i, 0,
-                    "invalid UCS2 at byte %zu: high surrogate 0x%04X at the end", i, (unsigned)u);
+        return smpp_error_at(err, SMPP_ERR_UCS2, i, 0,
+                             "invalid UCS2 at byte %zu: high surrogate 0x%04X at the end", i,
+                             (unsigned)u);
     low = ((uint32_t)in[i + 2] << 8) | in[i + 3];
     if (low < 0xDC00 || low > 0xDFFF)
-        return fail(err, SMPP_ERR_UCS2, i, 0,
-                    "invalid UCS2 at byte %zu: high surrogate 0x%04X not followed by a low one", i,
-                    (unsigned)u);
+        return smpp_error_at(
+            err, SMPP_ERR_UCS2, i, 0,
+            "invalid UCS2 at byte %zu: high surrogate 0x%04X not followed by a low one", i,
+            (unsigned)u);
     *step = 4;
     return (long)(0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00));
 }
@@ -263,8 +246,8 @@ static long ucs2_to_utf8_short(const uint8_t *in, size_t in_len, size_t cap, smp
         need += utf8_len((uint32_t)cp);
         i += step;
     }
-    return fail(err, SMPP_ERR_BUFFER, 0, need, "UTF-8 output needs %zu bytes, buffer has %zu", need,
-                cap);
+    return smpp_error_at(err, SMPP_ERR_BUFFER, 0, need,
+                         "UTF-8 output needs %zu bytes, buffer has %zu", need, cap);
 }
 
 long smpp_ucs2_to_utf8(const uint8_t *in, size_t in_len, uint8_t *out, size_t cap, smpp_error *err)
@@ -272,8 +255,8 @@ long smpp_ucs2_to_utf8(const uint8_t *in, size_t in_len, uint8_t *out, size_t ca
     size_t i = 0, o = 0, step;
 
     if (in_len & 1)
-        return fail(err, SMPP_ERR_UCS2, in_len - 1, 0, "invalid UCS2 at byte %zu: odd length %zu",
-                    in_len - 1, in_len);
+        return smpp_error_at(err, SMPP_ERR_UCS2, in_len - 1, 0,
+                             "invalid UCS2 at byte %zu: odd length %zu", in_len - 1, in_len);
     while (i < in_len) {
         long v;
         uint32_t cp;

@@ -18,6 +18,7 @@
 
 local loop = require "smpp.loop"
 local template = require "smpp.template"
+local receipts = require "smpp.receipts"
 
 local type = type
 local pairs = pairs
@@ -29,7 +30,6 @@ local setmetatable = setmetatable
 local math_type = math.type
 local str_format = string.format
 local str_gsub = string.gsub
-local tbl_remove = table.remove
 local wait = loop.wait
 local async = loop.async
 local callback = loop.callback
@@ -37,7 +37,12 @@ local build = template.build
 
 -- The backend's clock, timers and clients, taken at the first
 -- smpp.client(): a program may choose the backend until then.
-local host_now, host_timer, host_client
+local host_now, host_timer, host_client, host_receipts
+
+-- Timers for the receipt store: its callbacks' errors are reported.
+local function rx_timer(after, fn)
+  return host_timer(after, callback(fn))
+end
 
 local _M = { _VERSION = "0.1.0" }
 local mt = { __index = _M }
@@ -61,86 +66,10 @@ local function check_seconds(v, what, name)
   end
 end
 
--- ---------------------------------------------------------------------------
--- The receipt store: recent receipts by message_id, bounded by count and by
--- age (PROTOCOL.md: "A receipt can arrive before the submit_sm_resp of the
--- same message ... a client must not lose such a receipt").
--- Entries sit in a FIFO in arrival order; a newer receipt for the same id
--- replaces the map entry and the old FIFO slot is skipped when reached.
-
-local function prune(st, now)
-  local fifo, kept = st.fifo, st.kept
-  while st.head <= st.tail do
-    local e = fifo[st.head]
-    if kept[e.id] == e then
-      if st.count <= st.keep and now - e.at <= st.ttl then
-        return
-      end
-      kept[e.id] = nil
-      st.count = st.count - 1
-    end
-    fifo[st.head] = nil
-    st.head = st.head + 1
-  end
-end
-
-local function store(st, r)
-  local id = r.message_id
-  if type(id) ~= "string" or id == "" or st.keep == 0 then
-    return
-  end
-  local now = host_now()
-  local e = { id = id, r = r, at = now }
-  if not st.kept[id] then
-    st.count = st.count + 1
-  end
-  st.kept[id] = e
-  st.tail = st.tail + 1
-  st.fifo[st.tail] = e
-  prune(st, now)
-end
-
-local function find(st, id)
-  local now = host_now()
-  prune(st, now)
-  local e = st.kept[id]
-  -- Interim receipts (final = false: SMPP 3.4 message_state ENROUTE,
-  -- ACCEPTED) are no outcome: a wait goes on past them.
-  if e and e.r.final then
-    return e.r
-  end
-end
-
--- Every waiter for `id` gets (r, err); the list is detached first so a
--- waiter that waits again is not served twice.
-local function wake(st, id, r, err)
-  local list = st.waiters[id]
-  if not list then
-    return
-  end
-  st.waiters[id] = nil
-  st.nwaiters = st.nwaiters - #list
-  for _, w in ipairs(list) do
-    if w.timer then
-      w.timer:stop()
-    end
-    w.done(r, err)
-  end
-end
-
-local function wake_all(st, err)
-  for id in pairs(st.waiters) do
-    wake(st, id, nil, err)
-  end
-end
-
 local function on_receipt(st, r)
-  store(st, r)
+  st.rx:put(r)
   if st.handler then
     st.handler(r)
-  end
-  if r.final and r.message_id then
-    wake(st, r.message_id, r)
   end
 end
 
@@ -149,7 +78,7 @@ local function on_close(st, reason)
   st.closed = true
   st.reason = st.reason or reason
   -- Nothing more can arrive on this session: no receipt will come.
-  wake_all(st, "closed")
+  st.rx:wake_all("closed")
   local list = st.close_waiters
   st.close_waiters = {}
   for _, done in ipairs(list) do
@@ -164,7 +93,7 @@ end
 
 local function begin_wait(st, id, timeout)
   return function(done)
-    local r = find(st, id)
+    local r = st.rx:find(id)
     if r then
       done(r)
       return true
@@ -177,32 +106,7 @@ local function begin_wait(st, id, timeout)
     if st.link:state() == "idle" then
       return nil, NOT_BOUND
     end
-    local w = { done = done }
-    local list = st.waiters[id]
-    if not list then
-      list = {}
-      st.waiters[id] = list
-    end
-    list[#list + 1] = w
-    st.nwaiters = st.nwaiters + 1
-    if timeout then
-      w.timer = host_timer(timeout, callback(function()
-        w.timer:stop()
-        local l = st.waiters[id]
-        for i = 1, l and #l or 0 do
-          if l[i] == w then
-            tbl_remove(l, i)
-            st.nwaiters = st.nwaiters - 1
-            if #l == 0 then
-              st.waiters[id] = nil
-            end
-            break
-          end
-        end
-        done(nil, "timeout")
-      end))
-    end
-    return true
+    return st.rx:wait(id, timeout, done)
   end
 end
 
@@ -220,6 +124,7 @@ function _M.new(opts)
   if not host_client then
     local host = loop.host()
     host_now, host_timer, host_client = host.now, host.timer, host.client
+    host_receipts = host.receipts or receipts.new
   end
   local keep, ttl = DEFAULT_KEEP, DEFAULT_TTL
   local lopts = {}
@@ -255,9 +160,7 @@ function _M.new(opts)
   local st = {
     link = link,
     host = opts.host, port = opts.port, system_id = opts.system_id,
-    keep = keep, ttl = ttl,
-    kept = {}, fifo = {}, head = 1, tail = 0, count = 0,
-    waiters = {}, nwaiters = 0,
+    rx = host_receipts { keep = keep, ttl = ttl, now = host_now, timer = rx_timer },
     close_waiters = {},
     closed = false, closing = false,
   }
@@ -469,7 +372,7 @@ function _M:close(cb)
       return true
     end
     st.closing = true
-    wake_all(st, "closed")
+    st.rx:wake_all("closed")
     st.close_waiters[#st.close_waiters + 1] = done
     st.link:close()
     -- A client that never connected may end without reaching on_close.
@@ -501,8 +404,8 @@ end
 function _M:stats()
   local st = self._st
   local s = st.link:stats()
-  s.receipts_kept = st.count
-  s.receipt_waiters = st.nwaiters
+  s.receipts_kept = st.rx:count()
+  s.receipt_waiters = st.rx:waiters()
   return s
 end
 

@@ -311,6 +311,7 @@ local function create(opts, level)
                            delay = cfg.receipt_delay },
   }, mt)
   self.delivery = delivery.new { maker = self.maker, max_pending = cfg.max_pending, st = self.st,
+                                 route = cfg.receipt_route,
                                  note = function(conn, event, fields)
                                    note(self, conn, event, fields)
                                  end }

@@ -5,6 +5,7 @@
 --   local code, out, err = process.run(process.LUA .. " bin/smpp-send --help")
 --   local sim = process.sim("--receipt-delay 30")  -- bin/smpp-sim on a free port
 --   sim.port; sim.stop("TERM"); sim.stderr()
+--   local code, out = process.lua('print(require("smpp").backend())')
 
 local M = {}
 
@@ -35,6 +36,19 @@ function M.run(cmd, env)
   local _, _, code = os.execute(string.format("%s %s %s >%s 2>%s </dev/null", CLEAN_ENV,
                                               env or "", cmd, out, err))
   return code, slurp(out), slurp(err)
+end
+
+-- Run the Lua chunk `code` in a fresh interpreter with this process's
+-- package paths, a clean environment plus `env` (env(1) words such as
+-- "-u SMPP_BACKEND SMPP_BACKEND=ev", optional), killed after 10 s (a wait
+-- that spins must fail the test, not stall the suite). Returns its exit
+-- status and what it wrote to stdout and stderr, together.
+function M.lua(code, env)
+  local out = os.tmpname()
+  local cmd = string.format("%s %s LUA_PATH='%s' LUA_CPATH='%s' timeout 10 %s -e '%s' >%s 2>&1",
+                            CLEAN_ENV, env or "", package.path, package.cpath, M.LUA, code, out)
+  local _, _, code_ = os.execute(cmd)
+  return code_, slurp(out)
 end
 
 -- Start bin/smpp-sim --port 0 with `args` (and `env`, "NAME=value ...",

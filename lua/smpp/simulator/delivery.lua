@@ -3,7 +3,10 @@
 -- not acknowledged"). A receipt goes to the link its submit came on, else
 -- to another bound link of the same account (the gateway reports per
 -- account), else it is kept, in order, for that account's next bind. It
--- waits, in order, while its link's deliver_sm queue is full.
+-- waits, in order, while its link's deliver_sm queue is full. With route
+-- "any" every receipt goes to the account's bound links in turn
+-- (round-robin), whichever link its submit came on: a gateway with several
+-- binds of one account may do so.
 --
 -- A link is anything with `deliver(fields, done, rec)` (smpp.ev's server
 -- connections): true, or nil, err ("queue full" when it has no room now);
@@ -14,6 +17,7 @@
 local next = next
 local setmetatable = setmetatable
 local str_format = string.format
+local tbl_remove = table.remove
 
 local receipts = require "smpp.simulator.receipts"
 
@@ -25,12 +29,15 @@ local mt = { __index = _M }
 --- opts: maker (the receipts maker: fields(rec)), max_pending (receipts
 -- kept, all accounts together), st (the counters to keep: receipts_sent,
 -- receipts_acked, receipts_unacked, receipts_pending, receipts_dropped,
--- receipts_waiting), note(conn, event, fields) (logs a decision).
+-- receipts_waiting), note(conn, event, fields) (logs a decision), route
+-- ("same", the default, or "any": see above).
 function _M.new(opts)
   local self = setmetatable({
     maker = opts.maker, max_pending = opts.max_pending, st = opts.st, note = opts.note,
+    any = opts.route == "any",
     links = {},      -- bound links: conn -> system_id
     by_account = {}, -- system_id -> { [conn] = true }
+    turns = {},      -- system_id -> { conn, ..., next = i }: route "any"'s order
     kept = {},       -- system_id -> { rec, ... }, oldest first
     backlog = {},    -- conn -> { first = i, last = j, [i..j] = rec }
     closed = false,  -- once closed, failed receipts are no longer kept
@@ -105,10 +112,28 @@ function _M:done(res, err, rec)
   if self.backlog[conn] and self.links[conn] then drain(self, conn) end
 end
 
---- Send rec: to its link, another bound link of its account, or keep it.
+-- Route "any": the account's next bound link in turn, or nil.
+local function next_link(self, sid)
+  local t = self.turns[sid]
+  if not t or #t == 0 then return nil end
+  local i = t.next
+  if i > #t then i = 1 end
+  t.next = i + 1
+  return t[i]
+end
+
+--- Send rec: to its link, another bound link of its account, or keep it
+-- (route "any": to the account's next bound link in turn).
 function _M:send(rec)
   local conn = rec[R_CONN]
-  if not self.links[conn] then
+  if self.any then
+    conn = next_link(self, rec[R_SID])
+    if not conn then
+      self:keep(rec, "no bound connection")
+      return
+    end
+    rec[R_CONN] = conn
+  elseif not self.links[conn] then
     local set = self.by_account[rec[R_SID]]
     conn = set and next(set)
     if not conn then
@@ -137,6 +162,12 @@ function _M:bound(conn, system_id)
     self.by_account[system_id] = set
   end
   set[conn] = true
+  local t = self.turns[system_id]
+  if not t then
+    t = { next = 1 }
+    self.turns[system_id] = t
+  end
+  t[#t + 1] = conn
 end
 
 --- conn ended. Its receipts that never left go to another link of the
@@ -148,6 +179,14 @@ function _M:unbound(conn)
     local set = self.by_account[sid]
     set[conn] = nil
     if next(set) == nil then self.by_account[sid] = nil end
+    local t = self.turns[sid]
+    for i = 1, #t do
+      if t[i] == conn then
+        tbl_remove(t, i)
+        if t.next > i then t.next = t.next - 1 end
+        break
+      end
+    end
   end
   local q = self.backlog[conn]
   if q then

@@ -48,7 +48,7 @@ local OPTIONS = {
   response_timeout = "number", bind_timeout = "number", window = "number",
   queue_size = "number", max_pdu = "number", faults = "table",
   log = { boolean = true, ["function"] = true, string = true },
-  log_size = "number", max_pending = "number",
+  log_size = "number", max_pending = "number", receipt_route = "string",
 }
 
 local FAULT_KEYS = {
@@ -242,7 +242,11 @@ function _M.normalize(opts, format, level)
     receipt_text = opts.receipt_text ~= false,
     log_size = opts.log_size or _M.DEFAULT_LOG_SIZE,
     max_pending = opts.max_pending or _M.DEFAULT_MAX_PENDING,
+    receipt_route = opts.receipt_route or "same",
   }
+  if cfg.receipt_route ~= "same" and cfg.receipt_route ~= "any" then
+    error("simulator: receipt_route must be \"same\" or \"any\"", level + 1)
+  end
   if cfg.receipt_delay < 0 then error("simulator: receipt_delay must be >= 0", level + 1) end
   local esm = cfg.receipt_esm_class
   if esm < 0 or esm > 255 or esm % 1 ~= 0 then
