@@ -1995,6 +1995,537 @@ TEST(names_reasons_outcomes_and_states)
     CHECK_EQ_STR(smpp_state_name(SMPP_STATE_BOUND), "bound");
 }
 
+/* ---- flow control: throttling, rate, retry, logs, stats ------------------------ */
+
+/* A client bound at `now` with the settings in c (window 10, queue 100
+ * unless set); W holds the bind afterwards. */
+static smpp_session *bound_with(smpp_session_config *c, smpp_ms now)
+{
+    uint8_t b[64];
+    smpp_session *s;
+
+    c->system_id = "test";
+    c->password = "secret";
+    c->enquire_link_ms = 0;
+    s = smpp_session_new(c, now, NULL);
+    log_reset();
+    smpp_session_connected(s, now);
+    take_out(s);
+    feed(s, b, bind_resp(b, out_seq(0), 0), 4096, now);
+    return s;
+}
+
+/* Answer the i-th captured PDU (a submit_sm) with status at now. */
+static void answer(smpp_session *s, size_t i, uint32_t status, smpp_ms now)
+{
+    uint8_t b[128];
+    char id[16];
+
+    snprintf(id, sizeof(id), "m%u", (unsigned)out_seq(i));
+    feed(s, b, submit_resp(b, out_seq(i), status, status == 0 ? id : ""), 4096, now);
+}
+
+/* Has a LOG event with text containing `part` come? */
+static int logged(const char *part)
+{
+    int i;
+    for (i = 0; i < L.nlog; i++)
+        if (strstr(L.log[i], part) != NULL)
+            return 1;
+    return 0;
+}
+
+static uint64_t answers_of(smpp_session *s, uint32_t status)
+{
+    smpp_session_stats st;
+    uint32_t i;
+
+    smpp_session_get_stats(s, &st);
+    for (i = 0; i < st.n_answers; i++)
+        if (st.answers[i].status == status)
+            return st.answers[i].count;
+    return 0;
+}
+
+TEST(a_throttling_answer_pauses_sending_doubling_and_a_success_after_resets)
+{
+    smpp_session_config c;
+    smpp_session_stats st;
+    smpp_session *s;
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    s = bound_with(&c, 0);
+    submit(s, 0, 0);
+    submit(s, 1, 0);
+    take_out(s);                              /* W: bind, 0, 1 */
+    answer(s, 1, SMPP_ESME_RTHROTTLED, 1000); /* token 0 refused: pause */
+    CHECK_EQ_INT(L.ends[0], 1);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->status, SMPP_ESME_RTHROTTLED);
+    CHECK(logged("sending paused for 100 ms"));
+    CHECK_EQ_INT(L.log_level[0], SMPP_LOG_WARN);
+    CHECK_EQ_INT(submit(s, 2, 1000), 0); /* waits out the pause */
+    CHECK_EQ_INT(take_out(s), 0);
+    CHECK_EQ_INT(smpp_session_deadline(s), 1100);
+    /* Sent before the pause: its refusal during the pause changes nothing. */
+    answer(s, 2, SMPP_ESME_RMSGQFUL, 1050);
+    smpp_session_get_stats(s, &st);
+    CHECK_EQ_INT(st.throttled, 1);
+    CHECK_EQ_INT(st.queued, 1);
+    smpp_session_tick(s, 1099);
+    CHECK_EQ_INT(take_out(s), 0);
+    smpp_session_tick(s, 1100);
+    drain(s, 1100);
+    CHECK(take_out(s) > 0); /* token 2 */
+    CHECK_EQ_INT(out_id(3), SMPP_SUBMIT_SM);
+    /* Refused again after the pause: twice as long. */
+    answer(s, 3, SMPP_ESME_RTHROTTLED, 1200);
+    CHECK(logged("sending paused for 200 ms"));
+    submit(s, 3, 1200);
+    CHECK_EQ_INT(smpp_session_deadline(s), 1400);
+    smpp_session_tick(s, 1400);
+    take_out(s);           /* token 3 */
+    answer(s, 4, 0, 1500); /* a success: recovered */
+    CHECK(logged("throttling over"));
+    submit(s, 4, 1500);
+    take_out(s);
+    answer(s, 5, SMPP_ESME_RTHROTTLED, 1600);
+    CHECK_EQ_INT(smpp_session_deadline(s), -1); /* nothing waits */
+    submit(s, 5, 1600);
+    CHECK_EQ_INT(smpp_session_deadline(s), 1700); /* 100 ms again */
+    smpp_session_get_stats(s, &st);
+    CHECK_EQ_INT(st.throttled, 3);
+    CHECK_EQ_INT(st.retries, 0);
+    CHECK_EQ_INT(answers_of(s, SMPP_ESME_RTHROTTLED), 3);
+    CHECK_EQ_INT(answers_of(s, SMPP_ESME_RMSGQFUL), 1);
+    CHECK_EQ_INT(answers_of(s, 0), 1);
+    CHECK_EQ_STR(st.last_error, "ESME_RTHROTTLED");
+    CHECK(all_ended_once(5));
+    smpp_session_free(s);
+}
+
+TEST(the_pause_grows_to_throttle_max_and_no_further)
+{
+    smpp_session_config c;
+    smpp_ms t = 0, want = 100;
+    size_t i = 1;
+    int k;
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    c.throttle_max_ms = 500;
+    smpp_session *s = bound_with(&c, 0);
+    submit(s, 0, t);
+    take_out(s);
+    for (k = 1; k <= 6; k++) {
+        answer(s, i++, SMPP_ESME_RTHROTTLED, t);
+        submit(s, (uint64_t)k, t); /* waits for the pause */
+        CHECK_EQ_INT(smpp_session_deadline(s), t + want);
+        t += want;
+        smpp_session_tick(s, t);
+        take_out(s);
+        want = want * 2 > 500 ? 500 : want * 2;
+    }
+    CHECK_EQ_INT(W.count, 8);
+    answer(s, 7, 0, t);
+    CHECK(all_ended_once(7));
+    smpp_session_free(s);
+}
+
+TEST(rate_caps_sends_with_a_token_bucket_shown_in_the_deadline)
+{
+    smpp_session_config c;
+    smpp_session *s;
+    int k;
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    c.rate_x1000 = 10000; /* 10/s: one every 100 ms */
+    c.rate_burst = 2;
+    s = bound_with(&c, 0);
+    for (k = 0; k < 6; k++)
+        CHECK_EQ_INT(submit(s, (uint64_t)k, 0), 0);
+    take_out(s);
+    CHECK_EQ_INT(W.count, 3); /* bind + the burst of 2 */
+    CHECK_EQ_INT(smpp_session_deadline(s), 100);
+    smpp_session_tick(s, 99);
+    take_out(s);
+    CHECK_EQ_INT(W.count, 3);
+    smpp_session_tick(s, 100);
+    take_out(s);
+    CHECK_EQ_INT(W.count, 4);
+    CHECK_EQ_INT(smpp_session_deadline(s), 200);
+    smpp_session_tick(s, 250); /* 1.5 tokens came: one goes, half stays */
+    take_out(s);
+    CHECK_EQ_INT(W.count, 5);
+    CHECK_EQ_INT(smpp_session_deadline(s), 300);
+    smpp_session_tick(s, 1000); /* long idle: the bucket holds 2 at most */
+    take_out(s);
+    CHECK_EQ_INT(W.count, 7);
+    CHECK_EQ_INT(submit(s, 6, 1000), 0);
+    take_out(s);
+    CHECK_EQ_INT(W.count, 7); /* the hot path keeps the rate too */
+    CHECK_EQ_INT(smpp_session_deadline(s), 1100);
+    drain(s, 1000);
+    CHECK_EQ_INT(count(SMPP_EV_RESULT), 0);
+    smpp_session_free(s);
+}
+
+TEST(the_default_burst_is_a_tenth_of_a_seconds_worth)
+{
+    smpp_session_config c;
+    smpp_session *s;
+    int k;
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    c.window = 100;
+    c.rate_x1000 = 200000; /* 200/s: burst 20 */
+    s = bound_with(&c, 0);
+    for (k = 0; k < 30; k++)
+        submit(s, (uint64_t)k, 0);
+    take_out(s);
+    CHECK_EQ_INT(W.count, 21);
+    CHECK_EQ_INT(smpp_session_deadline(s), 5);
+    smpp_session_free(s);
+}
+
+TEST(a_retried_request_goes_first_with_a_new_number_and_ends_once_at_the_limit)
+{
+    smpp_session_config c;
+    smpp_session_stats st;
+    smpp_session *s;
+    smpp_pdu a, b;
+    size_t first;
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    c.retry[0].status = SMPP_ESME_RTHROTTLED;
+    c.retry[0].times = 2;
+    c.retry_count = 1;
+    s = bound_with(&c, 0);
+    submit(s, 0, 0);
+    submit(s, 1, 0);
+    take_out(s); /* W: bind, 0, 1 */
+    answer(s, 2, SMPP_ESME_RTHROTTLED, 10);
+    CHECK_EQ_INT(L.ends[1], 0); /* not ended: put back */
+    CHECK(logged("retry 1 of 2"));
+    smpp_session_get_stats(s, &st);
+    CHECK_EQ_INT(st.retries, 1);
+    CHECK_EQ_INT(st.queued, 1);
+    CHECK_EQ_INT(st.in_flight, 1);
+    CHECK_EQ_INT(st.sent, 2);
+    submit(s, 2, 20); /* after the retried one */
+    CHECK_EQ_INT(smpp_session_deadline(s), 110);
+    smpp_session_tick(s, 110);
+    take_out(s); /* W: ..., 1 again, 2 */
+    CHECK_EQ_INT(W.count, 5);
+    first = 3;
+    CHECK(out_seq(first) != out_seq(2));
+    CHECK_EQ_INT(out_pdu(2, &a), 0);
+    CHECK_EQ_INT(out_pdu(first, &b), 0);
+    CHECK(a.short_message.len == b.short_message.len &&
+          memcmp(a.short_message.ptr, b.short_message.ptr, a.short_message.len) == 0);
+    CHECK_EQ_INT(out_seq(4), out_seq(first) + 1); /* token 2 after it */
+    /* Refused again, then a third time: the limit (2) is reached. */
+    answer(s, first, SMPP_ESME_RTHROTTLED, 120);
+    CHECK_EQ_INT(L.ends[1], 0);
+    smpp_session_tick(s, 320); /* 200 ms pause */
+    take_out(s);
+    CHECK_EQ_INT(W.count, 6);
+    answer(s, 5, SMPP_ESME_RTHROTTLED, 330);
+    CHECK_EQ_INT(L.ends[1], 1);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->status, SMPP_ESME_RTHROTTLED);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->outcome, SMPP_OUTCOME_RESPONSE);
+    answer(s, 1, 0, 340);
+    answer(s, 4, 0, 340);
+    CHECK(all_ended_once(3));
+    smpp_session_get_stats(s, &st);
+    CHECK_EQ_INT(st.retries, 2);
+    CHECK_EQ_INT(st.sent, 3);
+    CHECK_EQ_INT(st.succeeded, 2);
+    CHECK_EQ_INT(st.failed, 1);
+    CHECK_EQ_INT(answers_of(s, SMPP_ESME_RTHROTTLED), 3);
+    smpp_session_free(s);
+}
+
+TEST(a_retried_request_keeps_its_first_deadline)
+{
+    smpp_session_config c;
+    smpp_session *s;
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    c.response_timeout_ms = 1000;
+    c.retry[0].status = SMPP_ESME_RMSGQFUL;
+    c.retry[0].times = 5;
+    c.retry_count = 1;
+    s = bound_with(&c, 0);
+    submit(s, 0, 0);
+    submit(s, 1, 0);
+    take_out(s);
+    /* Token 1 is put back at 500, resent at 600, never answered. */
+    answer(s, 2, SMPP_ESME_RMSGQFUL, 500);
+    CHECK_EQ_INT(smpp_session_deadline(s), 600);
+    smpp_session_tick(s, 600);
+    take_out(s);
+    CHECK_EQ_INT(W.count, 4);
+    CHECK_EQ_INT(smpp_session_deadline(s), 1000);
+    /* Token 0 refused at 950: the pause would outlast its deadline, so
+     * the refusal is its outcome now. */
+    answer(s, 1, SMPP_ESME_RMSGQFUL, 950);
+    CHECK_EQ_INT(L.ends[0], 1);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->status, SMPP_ESME_RMSGQFUL);
+    smpp_session_tick(s, 1000);
+    drain(s, 1000);
+    CHECK_EQ_INT(L.ends[1], 1);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->outcome, SMPP_OUTCOME_TIMEOUT);
+    CHECK(all_ended_once(2));
+    smpp_session_free(s);
+}
+
+TEST(a_request_waiting_for_its_retry_ends_with_its_last_answer_or_not_sent)
+{
+    smpp_session_config c;
+    smpp_session *s;
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    c.response_timeout_ms = 5000;
+    c.throttle_min_ms = 400;
+    c.throttle_max_ms = 5000;
+    c.retry[0].status = SMPP_ESME_RTHROTTLED;
+    c.retry[0].times = 1;
+    c.retry_count = 1;
+    s = bound_with(&c, 0);
+    submit(s, 0, 0);
+    submit(s, 1, 0);
+    take_out(s);
+    answer(s, 1, SMPP_ESME_RTHROTTLED, 100); /* pause to 500, put back */
+    smpp_session_tick(s, 500);
+    take_out(s);
+    answer(s, 3, SMPP_ESME_RTHROTTLED, 550); /* retried once already: ends */
+    CHECK_EQ_INT(L.ends[0], 1);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->status, SMPP_ESME_RTHROTTLED);
+    /* Token 1, refused during the pause, waits; the link drops. */
+    answer(s, 2, SMPP_ESME_RTHROTTLED, 600);
+    CHECK_EQ_INT(L.ends[1], 0);
+    smpp_session_fail(s, SMPP_REASON_CONNECTION_LOST, 700);
+    drain(s, 700);
+    CHECK_EQ_INT(L.ends[1], 1);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->outcome, SMPP_OUTCOME_NOT_SENT);
+    CHECK(all_ended_once(2));
+    CHECK_EQ_INT(L.after_closed, 0);
+    smpp_session_free(s);
+
+    /* Waiting when its deadline passes: the answer is its outcome. */
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    c.response_timeout_ms = 1000;
+    c.throttle_min_ms = 300;
+    c.retry[0].status = SMPP_ESME_RTHROTTLED;
+    c.retry[0].times = 3;
+    c.retry_count = 1;
+    c.window = 1;
+    s = bound_with(&c, 0);
+    submit(s, 0, 0);
+    submit(s, 1, 0);
+    take_out(s);
+    answer(s, 1, 0, 10); /* token 0 done; token 1 goes out at 10 */
+    take_out(s);
+    answer(s, 2, SMPP_ESME_RTHROTTLED, 600); /* pause to 900, put back */
+    CHECK_EQ_INT(smpp_session_deadline(s), 900);
+    smpp_session_tick(s, 900);
+    take_out(s);
+    answer(s, 3, SMPP_ESME_RTHROTTLED, 950); /* 950 + 600 > 1010: ends now */
+    CHECK_EQ_INT(L.ends[1], 1);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->status, SMPP_ESME_RTHROTTLED);
+    CHECK(all_ended_once(2));
+    smpp_session_free(s);
+}
+
+TEST(graceful_close_ends_a_request_waiting_for_its_retry_closed)
+{
+    smpp_session_config c;
+    smpp_session *s;
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    c.retry[0].status = SMPP_ESME_RTHROTTLED;
+    c.retry[0].times = 1;
+    c.retry_count = 1;
+    s = bound_with(&c, 0);
+    submit(s, 0, 0);
+    take_out(s);
+    answer(s, 1, SMPP_ESME_RTHROTTLED, 10);
+    CHECK_EQ_INT(L.ends[0], 0);
+    smpp_session_close(s, 1, 20);
+    drain(s, 20);
+    CHECK_EQ_INT(L.ends[0], 1);
+    CHECK_EQ_INT(last(SMPP_EV_RESULT)->outcome, SMPP_OUTCOME_CLOSED);
+    smpp_session_free(s);
+}
+
+TEST(logs_unknown_duplicate_and_late_answers_and_unexpected_pdus)
+{
+    smpp_session_config c;
+    smpp_session *s;
+    uint8_t b[256];
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    c.response_timeout_ms = 1000;
+    s = bound_with(&c, 0);
+    submit(s, 0, 0);
+    submit(s, 1, 0);
+    take_out(s);
+    feed(s, b, submit_resp(b, 777, 0, "x"), 4096, 10);
+    CHECK(logged("submit_sm_resp for unknown sequence number 777 (status ESME_ROK)"));
+    answer(s, 1, 0, 20);
+    answer(s, 1, 0, 30);
+    CHECK(logged("duplicate submit_sm_resp for sequence number 2"));
+    smpp_session_tick(s, 1000);
+    drain(s, 1000);
+    answer(s, 2, 0, 1100);
+    CHECK(logged("late submit_sm_resp for sequence number 3"));
+    feed(s, b, hdr(b, SMPP_QUERY_SM_RESP, 0, 5), 4096, 1200);
+    CHECK(logged("unexpected query_sm_resp"));
+    feed(s, b, hdr(b, SMPP_QUERY_SM, 0, 6), 4096, 1200);
+    CHECK(logged("unexpected query_sm (sequence number 6): answered generic_nack"));
+    CHECK_EQ_INT(L.log_level[0], SMPP_LOG_WARN);
+    CHECK(all_ended_once(2));
+    CHECK_EQ_INT(count(SMPP_EV_RESULT), 2);
+    smpp_session_free(s);
+}
+
+TEST(counts_receipts_by_stat_and_keeps_the_last_error)
+{
+    smpp_session_config c;
+    smpp_session_stats st;
+    smpp_session *s;
+    uint8_t b[512];
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    s = bound_with(&c, 0);
+    feed(s, b, receipt(b, 10, "m1"), 4096, 1);
+    feed(s, b, receipt(b, 11, "m2"), 4096, 1);
+    smpp_session_get_stats(s, &st);
+    CHECK_EQ_INT(st.n_receipt_stats, 1);
+    CHECK_EQ_STR(st.receipt_stats[0].stat, "DELIVRD");
+    CHECK_EQ_INT(st.receipt_stats[0].count, 2);
+    CHECK_EQ_STR(st.last_error, "");
+    smpp_session_fail(s, SMPP_REASON_CONNECTION_LOST, 2);
+    drain(s, 2);
+    smpp_session_get_stats(s, &st);
+    CHECK_EQ_STR(st.last_error, "connection lost");
+    smpp_session_free(s);
+}
+
+TEST(queue_and_output_stay_bounded_while_paused_and_rate_limited)
+{
+    smpp_session_config c;
+    smpp_session *s;
+    size_t len = 0;
+    int k, full = 0, max_out = 0;
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    c.window = 1000;
+    c.queue_max = 50;
+    c.out_max = 2000;
+    c.rate_x1000 = 1000000; /* 1000/s */
+    s = bound_with(&c, 0);
+    /* The peer reads nothing: nothing is ever reported sent. */
+    for (k = 0; k < 500; k++) {
+        int rc = submit(s, (uint64_t)k, k);
+
+        smpp_session_tick(s, k);
+        (void)smpp_session_pending(s, &len);
+        if ((int)len > max_out)
+            max_out = (int)len;
+        if (rc == SMPP_ERR_QUEUE_FULL)
+            full++;
+    }
+    CHECK(max_out < 2000 + 300); /* out_max plus one PDU at most */
+    CHECK(full > 0);
+    {
+        smpp_session_stats st;
+        smpp_session_get_stats(s, &st);
+        CHECK_EQ_INT(st.queued, 50);
+    }
+    smpp_session_free(s);
+}
+
+TEST(rejects_bad_flow_settings)
+{
+    smpp_session_config c;
+    smpp_error e;
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    c.system_id = "test";
+    c.password = "secret";
+    c.throttle_min_ms = 0;
+    CHECK(smpp_session_new(&c, 0, &e) == NULL);
+    CHECK(strstr(e.msg, "throttle") != NULL);
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    c.system_id = "test";
+    c.password = "secret";
+    c.retry_count = 1;
+    c.retry[0].status = 0;
+    CHECK(smpp_session_new(&c, 0, &e) == NULL);
+    CHECK(strstr(e.msg, "retry") != NULL);
+}
+
+TEST(every_request_ends_once_under_random_throttling_with_retry_and_rate)
+{
+    enum { N = 300 };
+    smpp_session_config c;
+    smpp_session_stats st;
+    smpp_session *s;
+    uint32_t rnd = 12345, fed = 0;
+    size_t next = 1; /* W: the bind first */
+    smpp_ms t = 0;
+    int k;
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    c.window = 7;
+    c.queue_max = N;
+    c.response_timeout_ms = 20000;
+    c.rate_x1000 = 500000; /* 500/s */
+    c.throttle_min_ms = 5;
+    c.throttle_max_ms = 80;
+    c.retry[0].status = SMPP_ESME_RTHROTTLED;
+    c.retry[0].times = 3;
+    c.retry[1].status = SMPP_ESME_RMSGQFUL;
+    c.retry[1].times = 1;
+    c.retry_count = 2;
+    s = bound_with(&c, 0);
+    for (k = 0; k < N; k++)
+        CHECK_EQ_INT(submit(s, (uint64_t)k, 0), 0);
+    while (t < 100000 && count(SMPP_EV_RESULT) < N) {
+        smpp_session_tick(s, t);
+        drain(s, t);
+        take_out(s);
+        for (; next < W.count; next++) {
+            uint32_t status = 0;
+
+            rnd = rnd * 1103515245u + 12345u;
+            if ((rnd >> 16) % 10 < 4)
+                status = SMPP_ESME_RTHROTTLED;
+            else if ((rnd >> 16) % 10 == 4)
+                status = SMPP_ESME_RMSGQFUL;
+            answer(s, next, status, t);
+            fed++;
+            if ((rnd >> 20) % 16 == 0)
+                answer(s, next, status, t); /* a duplicate: logged, ignored */
+        }
+        t += 3;
+    }
+    CHECK(all_ended_once(N));
+    CHECK_EQ_INT(L.after_closed, 0);
+    smpp_session_get_stats(s, &st);
+    CHECK_EQ_INT(st.succeeded + st.failed, N);
+    CHECK_EQ_INT(st.sent, N);
+    CHECK_EQ_INT(st.in_flight, 0);
+    CHECK_EQ_INT(st.queued, 0);
+    CHECK_EQ_INT(answers_of(s, 0) + answers_of(s, SMPP_ESME_RTHROTTLED) +
+                     answers_of(s, SMPP_ESME_RMSGQFUL),
+                 fed);
+    CHECK_EQ_INT(fed, N + st.retries);
+    CHECK(st.retries > 0 && st.throttled > 0 && st.failed > 0);
+    CHECK(logged("duplicate"));
+    smpp_session_free(s);
+}
+
 int main(int argc, char **argv)
 {
     return harness_main(argc, argv);
