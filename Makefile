@@ -95,7 +95,8 @@ test-c: $(addprefix $(BUILD)/test_,$(C_TESTS))
 # LuaSocket backend, the simulator with them.
 SOCKET_SPECS := spec/client_spec.lua spec/coroutine_spec.lua spec/smpp_spec.lua \
                 spec/backend_spec.lua spec/examples_spec.lua spec/cli_spec.lua \
-                spec/outcomes_spec.lua
+                spec/outcomes_spec.lua spec/reconnect_spec.lua spec/pool_spec.lua \
+                spec/throttle_spec.lua
 test-lua: all
 	SMPP_BACKEND=ev $(BUSTED) --lua=$(LUA) $(BUSTED_ARGS)
 	SMPP_BACKEND=socket $(BUSTED) --lua=$(LUA) $(BUSTED_ARGS) $(SOCKET_SPECS)

@@ -33,6 +33,10 @@ local _M = { _VERSION = "0.1.0" }
 -- @function client
 _M.client = client.new
 
+--- Create a pool of binds of one account (see `smpp.pool`).
+-- @function pool
+_M.pool = require("smpp.pool").new
+
 --- Build an OTP (service_type CODE); see `smpp.template.otp`.
 -- @function otp
 _M.otp = template.otp

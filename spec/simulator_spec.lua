@@ -500,6 +500,10 @@ describe("smpp.simulator", function()
       assert.matches("^id:" .. r.message_id .. " sub:001 dlvrd:001 submit date:%d%d%d%d%d%d%d%d%d%d"
                      .. " done date:%d%d%d%d%d%d%d%d%d%d stat:DELIVRD err:000 text:", text)
       assert.matches("text:{\"id\":\"otp%-login\",\"l$", text) -- first 20 characters
+      -- Dates are now, in UTC (never the backend's monotonic clock).
+      local date = text:match("submit date:(%d+)")
+      local near = { os.date("!%y%m%d%H%M", os.time() - 60), os.date("!%y%m%d%H%M") }
+      assert.is_true(date == near[1] or date == near[2], date)
       raw:send { command = "deliver_sm_resp", sequence_number = d.sequence_number,
                  message_id = "" }
       assert.is_true(wait_until(function() return sim:stats().receipts_acked == 1 end))

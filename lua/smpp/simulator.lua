@@ -44,6 +44,7 @@ local error = error
 local setmetatable = setmetatable
 local math_random = math.random
 local str_format = string.format
+local os_time = os.time
 
 local status_name = pdu.status_string
 local check_submit = rules.check_submit
@@ -95,7 +96,8 @@ local function accept(self, conn, p, sid, body, text)
   local err_code = undeliverable and undeliverable(dest, p, sid, body, msgid)
   local rec
   if receipt_wanted(p.registered_delivery, err_code ~= nil) then
-    rec = self.maker:record(conn, sid, dest, msgid, err_code, text, self.host.now())
+    -- Receipt dates are wall-clock time; the host's now() is monotonic.
+    rec = self.maker:record(conn, sid, dest, msgid, err_code, text, os_time())
   else
     st.receipts_not_requested = st.receipts_not_requested + 1
   end

@@ -41,7 +41,9 @@ local stderr = io.stderr
 local select_fds = socket.select
 local sleep = socket.sleep
 local getaddrinfo = socket.dns.getaddrinfo
-local tcp4 = socket.tcp
+-- LuaSocket 3's socket.tcp() makes its fd only at bind or connect, so an
+-- option set before (reuseaddr) would be lost: tcp4 makes it at once.
+local tcp4 = socket.tcp4 or socket.tcp
 local tcp6 = socket.tcp6
 local now = core.now
 
@@ -441,8 +443,12 @@ function B.listen(host, port)
   if not s then return nil, err end
   -- A restarted simulator must get its port back at once, not after
   -- TIME_WAIT.
-  s:setoption("reuseaddr", true)
   local ok
+  ok, err = s:setoption("reuseaddr", true)
+  if not ok then
+    s:close()
+    return nil, "listen: reuseaddr: " .. tostring(err)
+  end
   ok, err = s:bind(host, port)
   if ok then ok, err = s:listen(128) end
   if not ok then
