@@ -1858,10 +1858,17 @@ smpp_ms smpp_session_deadline(const smpp_session *s)
             d = earliest(d, s->reqs[i].deadline);
         for (i = s->retry_head; i >= 0; i = s->reqs[i].next)
             d = earliest(d, s->reqs[i].deadline);
-        /* A pause or the rate holds back requests that could go. */
+        /* A pause or the rate holds back requests that could go. Once it
+         * is over (a PDU that came after its end moved the clock past it)
+         * they are due at once: a tick moves them. After a failed
+         * allocation, retry_at says when to try again instead. */
         if ((s->queued > 0 || s->retry_n > 0) && s->in_flight < s->cfg.window &&
-            buf_len(&s->out) < s->cfg.out_max && !may_send(s))
-            d = earliest(d, send_at(s));
+            buf_len(&s->out) < s->cfg.out_max) {
+            if (!may_send(s))
+                d = earliest(d, send_at(s));
+            else if (s->retry_at < 0)
+                d = earliest(d, s->now);
+        }
         break;
     }
     case SMPP_STATE_UNBINDING:
@@ -1985,6 +1992,9 @@ int smpp_session_submit(smpp_session *s, const smpp_pdu *pdu, uint64_t token, sm
         memcpy(p, &token, sizeof(token));
         s->queue.tail += QREC_HEAD + (size_t)n;
         s->queued++;
+        /* A pause or the rate may have ended since the last call, with
+         * requests still waiting from it: they go now, in order. */
+        pump(s);
     }
     s->stats.submitted++;
     return 0;

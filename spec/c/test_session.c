@@ -2526,6 +2526,53 @@ TEST(every_request_ends_once_under_random_throttling_with_retry_and_rate)
     smpp_session_free(s);
 }
 
+TEST(a_submit_after_a_pause_ended_sends_what_waited_from_it)
+{
+    smpp_session_config c;
+    smpp_session *s;
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    s = bound_with(&c, 0);
+    submit(s, 0, 0);
+    take_out(s);                              /* W: bind, 0 */
+    answer(s, 1, SMPP_ESME_RTHROTTLED, 1000); /* pause until 1100 */
+    CHECK_EQ_INT(submit(s, 1, 1050), 0);      /* waits out the pause */
+    CHECK_EQ_INT(take_out(s), 0);
+    /* No tick came at 1100 (a driver may be late); the next submit, after
+     * the pause, takes the waiting one out first, then itself. */
+    CHECK_EQ_INT(submit(s, 2, 1200), 0);
+    CHECK(take_out(s) > 0);
+    CHECK_EQ_INT(out_id(2), SMPP_SUBMIT_SM);
+    CHECK_EQ_INT(out_id(3), SMPP_SUBMIT_SM);
+    CHECK(out_seq(2) < out_seq(3)); /* in order */
+    CHECK_EQ_INT(smpp_session_deadline(s) > 1200 || smpp_session_deadline(s) < 0, 1);
+    smpp_session_free(s);
+}
+
+TEST(requests_held_by_a_pause_are_due_once_a_later_pdu_moved_the_clock_past_it)
+{
+    smpp_session_config c;
+    smpp_session *s;
+    uint8_t b[64];
+
+    smpp_session_config_init(&c, SMPP_ROLE_CLIENT);
+    s = bound_with(&c, 0);
+    submit(s, 0, 0);
+    take_out(s);
+    answer(s, 1, SMPP_ESME_RTHROTTLED, 1000); /* pause until 1100 */
+    submit(s, 1, 1050);
+    CHECK_EQ_INT(smpp_session_deadline(s), 1100);
+    /* The driver's tick is late; an enquire_link from the peer comes at
+     * 1300 first. The waiting request is then due at once, not forgotten. */
+    feed(s, b, hdr(b, SMPP_ENQUIRE_LINK, 0, 77), 16, 1300);
+    CHECK(smpp_session_deadline(s) <= 1300);
+    smpp_session_tick(s, 1300);
+    drain(s, 1300);
+    take_out(s);
+    CHECK_EQ_INT(out_id(W.count - 1), SMPP_SUBMIT_SM);
+    smpp_session_free(s);
+}
+
 int main(int argc, char **argv)
 {
     return harness_main(argc, argv);
