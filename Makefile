@@ -40,7 +40,8 @@ DEB_PACKAGES := build-essential pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION
                 libev-dev libcjson-dev lua-busted lua-socket luarocks
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test test-link test-lua test-c asan valgrind compat fuzz fuzz-run bench lint doc demo clean
+.PHONY: all deps test test-link test-lua test-c asan valgrind compat fuzz fuzz-run bench lint doc demo clean \
+        faults
 
 all: $(BUILD)/smpp/core.so $(BUILD)/smpp/ev.so
 
@@ -179,6 +180,14 @@ fuzz-run: $(addprefix $(BUILD)/fuzz_,$(FUZZERS)) $(BUILD)/seeds
 	done; exit $$rc
 
 # ---- other jobs --------------------------------------------------------------
+
+# The fault matrix (spec/fault_matrix.lua) on both backends: one row a case,
+# each checking that every submit ended once and every receipt came once.
+# What the gateway and the client wrote to stderr goes to build/faults-*.log.
+faults: all
+	@rc=0; for b in ev socket; do \
+	  SMPP_BACKEND=$$b $(LUA) spec/fault_matrix.lua 2>$(BUILD)/faults-$$b.log || rc=1; \
+	done; exit $$rc
 
 bench: all $(BUILD)/bench_codec $(BUILD)/bench_pingpong
 	$(LUA) bench/codec.lua $(BUILD)/bench_codec

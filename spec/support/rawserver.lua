@@ -34,6 +34,8 @@
 --                    read everything and answer every submit_sm
 --   resp_nobody      answer every submit_sm with status 0 and no body
 --   resp_nonul       answer every submit_sm with message_id "abc" and no NUL
+--   dup_answers      answer every submit_sm twice, and send an answer for a
+--                    sequence number never used (0x7FFFFFFF) after each
 
 local M = {}
 
@@ -231,6 +233,15 @@ elseif scenario == "nack" or scenario == "stall" or scenario:match("^resp_") the
     if not p then break end
     if not housekeeping(p) and p.id == SUBMIT then
       send(answer[scenario](p.seq))
+    end
+  end
+elseif scenario == "dup_answers" then
+  while true do
+    local p = read_pdu()
+    if not p then break end
+    if not housekeeping(p) and p.id == SUBMIT then
+      local resp = pdu(0x80000004, 0, p.seq, "d" .. p.seq .. "\0")
+      send(resp .. resp .. pdu(0x80000004, 0, 0x7FFFFFFF, "stray\0"))
     end
   end
 elseif scenario == "unbind_after_bind" then
