@@ -149,9 +149,9 @@ compat: deps
 # libFuzzer targets, each run for FUZZ_SECONDS (bounded).
 FUZZ_SECONDS ?= 20
 # lua_*: the Lua faces (table -> PDU, core.session), with Lua 5.4 embedded.
-FUZZERS := decode receipt text session lua_pdu lua_session
+FUZZERS := decode receipt text session client_session server_session lua_pdu lua_session
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc
-$(BUILD)/fuzz_%: spec/fuzz/fuzz_%.c $(CODEC_SRC) $(SESSION_SRC) $(HEADERS)
+$(BUILD)/fuzz_%: spec/fuzz/fuzz_%.c spec/fuzz/session_script.h $(CODEC_SRC) $(SESSION_SRC) $(HEADERS)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(CODEC_SRC) $(SESSION_SRC)
 $(BUILD)/fuzz_lua_%: spec/fuzz/fuzz_lua_%.c $(CORE_SRC) $(HEADERS)
@@ -207,7 +207,8 @@ demo: deps
 
 lint:
 	$(call apt_ensure,clang-format cppcheck lua-check)
-	clang-format --dry-run --Werror src/*.c src/*.h spec/c/*.c spec/c/*.h spec/fuzz/*.c bench/*.c
+	clang-format --dry-run --Werror src/*.c src/*.h spec/c/*.c spec/c/*.h spec/fuzz/*.c spec/fuzz/*.h \
+	  bench/*.c
 	luacheck lua spec examples bench bin/smpp-sim bin/smpp-send
 	cppcheck --error-exitcode=1 --quiet --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem -Isrc src
