@@ -41,7 +41,7 @@ DEB_PACKAGES := build-essential pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps test test-link test-lua test-c asan valgrind compat fuzz fuzz-run bench lint doc demo clean \
-        faults
+        faults soak
 
 all: $(BUILD)/smpp/core.so $(BUILD)/smpp/ev.so
 
@@ -188,6 +188,16 @@ faults: all
 	@rc=0; for b in ev socket; do \
 	  SMPP_BACKEND=$$b $(LUA) spec/fault_matrix.lua 2>$(BUILD)/faults-$$b.log || rc=1; \
 	done; exit $$rc
+
+# The soak (bench/soak.lua): smpp.client against the simulator in its own
+# process at SOAK_RATE submits/s with receipts, every link dropped every
+# SOAK_DROP_EVERY s; no outcome or receipt lost, RSS flat after warm-up.
+SOAK_SECONDS ?= 600
+SOAK_RATE ?= 5000
+SOAK_DROP_EVERY ?= 60
+soak: all
+	$(LUA) bench/soak.lua --seconds $(SOAK_SECONDS) --rate $(SOAK_RATE) \
+	  --drop-every $(SOAK_DROP_EVERY) 2>$(BUILD)/soak.log
 
 bench: all $(BUILD)/bench_codec $(BUILD)/bench_pingpong
 	$(LUA) bench/codec.lua $(BUILD)/bench_codec

@@ -68,7 +68,9 @@ local function note(self, conn, event, fields)
     fields.conn = conn:id()
     fields.system_id = fields.system_id or self.delivery.links[conn]
   end
-  log:add(fields, self.host.now())
+  local now = self.host.now()
+  fields.wall = now + self.wall
+  log:add(fields, now)
 end
 
 -- A receipt is due: at once (receipt_delay 0), or after receipt_delay.
@@ -264,7 +266,10 @@ end
 -- session parses it too), a price the hot path must not pay otherwise.
 local function trace(self, conn, dir, p)
   if self.log then
-    self.log:add(simlog.pdu_entry(conn:id(), self.delivery.links[conn], dir, p), self.host.now())
+    local now = self.host.now()
+    local e = simlog.pdu_entry(conn:id(), self.delivery.links[conn], dir, p)
+    e.wall = now + self.wall
+    self.log:add(e, now)
   end
   if dir ~= "in" then return end
   -- Counted here, from the link's first byte, not read from the session's
@@ -290,6 +295,9 @@ local function create(opts, level)
   local h = host()
   local self = setmetatable({
     cfg = cfg, host = h, faults = cfg.faults, fault_count = 0, closed = false,
+    -- Entries' `time` is the host's clock (monotonic); `wall` adds this
+    -- offset, for the printed form.
+    wall = os_time() - h.now(),
     log = cfg.logging and simlog.new(cfg.log_size, cfg.log_fn) or nil,
     -- Counters, named as sim:stats() names them.
     st = {
@@ -424,6 +432,20 @@ function _M.set_faults(self, faults)
   end
   self.faults = f
   self.fault_count = 0
+end
+
+--- syntax: n = sim:drop_links()  -- close every bound link at once, as a
+-- gateway that crashed and came back would (the listener stays): receipts
+-- not yet acknowledged wait for the account's next bind. Returns how many.
+function _M.drop_links(self)
+  local list = {}
+  for conn in pairs(self.delivery.links) do list[#list + 1] = conn end
+  for _, conn in ipairs(list) do
+    self.st.faults = self.st.faults + 1
+    note(self, conn, "fault_drop", { reason = "drop_links" })
+    conn:close()
+  end
+  return #list
 end
 
 --- syntax: n = sim:connections()  -- open connections, bound or not

@@ -88,7 +88,9 @@ end
 
 --- The one-line form of entry e (what `log = true` prints).
 function _M.format(e)
-  local t = e.time or 0
+  -- wall: the time of day, which the simulator adds; time is the host's
+  -- clock, monotonic on some backends.
+  local t = e.wall or e.time or 0
   local head = str_format("%s.%03d #%s", os_date("!%H:%M:%S", math_floor(t)),
                           math_floor((t % 1) * 1000), tostring(e.conn or "-"))
   if e.dir == "in" or e.dir == "out" then
