@@ -41,11 +41,13 @@ static void on_event(ss_state *st, ss_input *in, const smpp_event *ev)
             bind_pending = 1; /* answered later, or never */
     } else if (ev->type == SMPP_EV_REQUEST) {
         how = ss_u8(in);
-        if (how < 160)
+        if (how < 160) {
+            st->fed += 96; /* the answer the program writes */
             smpp_session_respond(st->s, SMPP_SUBMIT_SM, ev->sequence_number, ss_status(in), "m1", 2,
                                  NULL);
-        else if (how < 240 && n_held < HELD)
+        } else if (how < 240 && n_held < HELD) {
             held[n_held++] = ev->sequence_number; /* answered later */
+        }
     }
 }
 
@@ -96,9 +98,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 4: /* a held answer goes out, or a made-up one */
             if (n_held > 0) {
                 uint32_t k = (op >> 3) % n_held;
+                st.fed += 96; /* the answer the program writes */
                 smpp_session_respond(st.s, SMPP_SUBMIT_SM, held[k], ss_status(&in), "m2", 2, NULL);
                 held[k] = held[--n_held];
             } else {
+                st.fed += 96; /* the answer the program writes */
                 smpp_session_respond(st.s, SMPP_SUBMIT_SM, ss_u32(&in), 0, "m3", 2, NULL);
             }
             if (bind_pending && (op & 0x80)) {
