@@ -40,7 +40,7 @@ DEB_PACKAGES := build-essential pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION
                 libev-dev libcjson-dev lua-busted lua-socket luarocks
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test test-link test-lua test-c asan valgrind compat fuzz fuzz-run bench lint doc demo clean \
+.PHONY: all deps test test-link test-lua test-c asan valgrind compat hosts bench-hosts fuzz fuzz-run bench lint doc demo clean \
         faults soak
 
 all: $(BUILD)/smpp/core.so $(BUILD)/smpp/ev.so
@@ -125,26 +125,51 @@ valgrind: deps
 	@# Every core.session scenario: busted itself runs under valgrind.
 	$(VALGRIND) $(LUA) $$(command -v $(BUSTED)) --cpath="$(BUILD)/vg/?.so" spec/session_spec.lua
 
-# The C modules built against Lua 5.1, 5.3 and LuaJIT 2.1 (OpenResty's and
-# Tarantool's Lua) and smoke-tested there; the specs themselves need 5.3+.
+# Every other Lua: the C modules built for each in build/<v>/smpp/ (v = 5.1,
+# 5.2, 5.3, luajit; 5.4's stay in build/smpp/), then the whole spec suite on
+# each (spec/support/compat_suite.sh). LuaJIT is Debian's luajit2 (never the
+# plain luajit package: it takes nginx's Lua module away).
+COMPAT_VERSIONS ?= 5.1 5.2 5.3 luajit
 compat: deps
-	$(call apt_ensure,lua5.1 liblua5.1-0-dev lua5.3 liblua5.3-dev luajit libluajit-5.1-dev)
-	@for v in 5.1 5.3 jit; do \
-	  if [ $$v = jit ]; then lua=luajit; flags="LUA_CFLAGS=$$($(PKG_CONFIG) --cflags luajit)"; \
-	  else lua=lua$$v; flags="LUA_VERSION=$$v"; fi; \
-	  $(MAKE) --no-print-directory BUILD=$(BUILD)/lua$$v "$$flags" \
-	    $(BUILD)/lua$$v/smpp/core.so $(BUILD)/lua$$v/smpp/ev.so >/dev/null || exit 1; \
-	  if LUA_CPATH="$(BUILD)/lua$$v/?.so;;" $$lua spec/support/compat_smoke.lua; then \
-	    echo "check compat $$lua: 1 passed, 0 failed"; \
-	  else echo "check compat $$lua: 0 passed, 1 failed"; exit 1; fi; \
-	  if LUA_CPATH="$(BUILD)/lua$$v/?.so;;" $$lua spec/support/session_smoke.lua; then \
-	    echo "check compat $$lua core.session: 1 passed, 0 failed"; \
-	  else echo "check compat $$lua core.session: 0 passed, 1 failed"; exit 1; fi; \
-	done
-	@# The Lua layer needs 5.3+: the whole of it (simulator, client, coroutines) on 5.3.
-	@if LUA_CPATH="$(BUILD)/lua5.3/?.so;;" lua5.3 spec/support/lua_roundtrip.lua; then \
-	  echo "check compat lua5.3 lua layer: 1 passed, 0 failed"; \
-	else echo "check compat lua5.3 lua layer: 0 passed, 1 failed"; exit 1; fi
+	$(call apt_ensure,lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
+	  luajit2 libluajit2-5.1-dev)
+	@rc=0; for v in $(COMPAT_VERSIONS); do \
+	  if [ $$v = luajit ]; then flags="LUA_CFLAGS=$$($(PKG_CONFIG) --cflags luajit)"; \
+	  else flags="LUA_VERSION=$$v"; fi; \
+	  $(MAKE) --no-print-directory BUILD=$(BUILD)/$$v "$$flags" \
+	    $(BUILD)/$$v/smpp/core.so $(BUILD)/$$v/smpp/ev.so >/dev/null || exit 1; \
+	  SOCKET_SPECS="$(SOCKET_SPECS)" BUSTED="$(BUSTED)" sh spec/support/compat_suite.sh $$v \
+	    || rc=1; \
+	done; exit $$rc
+
+# The real hosts: OpenResty (nginx + the Lua module, two workers, against
+# the simulator: spec/hosts/openresty_test.lua) and Tarantool (a TAP test,
+# spec/hosts/tarantool_tap.lua, and examples/tarantool/app.lua), both on the
+# LuaJIT build of smpp.core in build/luajit/.
+HOST_PACKAGES := nginx libnginx-mod-http-ndk libnginx-mod-http-lua tarantool curl \
+                 luajit2 libluajit2-5.1-dev
+hosts: deps
+	$(call apt_ensure,$(HOST_PACKAGES))
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/luajit \
+	  "LUA_CFLAGS=$$($(PKG_CONFIG) --cflags luajit)" $(BUILD)/luajit/smpp/core.so >/dev/null
+	$(BUSTED) --lua=$(LUA) --pattern=_test spec/hosts/openresty_test.lua
+	@out=$$(timeout 120 tarantool spec/hosts/tarantool_tap.lua 2>$(BUILD)/tarantool_tap.err); \
+	  rc=$$?; echo "$$out"; \
+	  ok=$$(echo "$$out" | grep -c '^ok '); bad=$$(echo "$$out" | grep -c '^not ok '); \
+	  [ $$rc -eq 0 ] || [ $$bad -gt 0 ] || bad=1; \
+	  echo "check tarantool tap: $$ok passed, $$bad failed"; [ $$bad -eq 0 ]
+	@if out=$$(timeout 60 tarantool examples/tarantool/app.lua 2>&1) \
+	    && echo "$$out" | grep -q '^receipt    DELIVRD'; then \
+	  echo "$$out"; echo "check tarantool example: 1 passed, 0 failed"; \
+	else echo "$$out"; echo "check tarantool example: 0 passed, 1 failed"; exit 1; fi
+
+# OTPs/s with receipts through nginx (wrk), Tarantool fibers and the libev
+# client, CPU per message side by side (bench/hosts.sh; not in CI).
+bench-hosts: all
+	$(call apt_ensure,$(HOST_PACKAGES) wrk bc)
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/luajit \
+	  "LUA_CFLAGS=$$($(PKG_CONFIG) --cflags luajit)" $(BUILD)/luajit/smpp/core.so >/dev/null
+	LUA=$(LUA) sh bench/hosts.sh
 
 # libFuzzer targets, each run for FUZZ_SECONDS (bounded).
 FUZZ_SECONDS ?= 20

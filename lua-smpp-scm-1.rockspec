@@ -12,15 +12,16 @@ bind, submit OTP and template messages, get their delivery receipts back.
 Includes a gateway simulator (smpp.simulator, smpp-sim) for offline tests.
 ]],
   license = "MIT",
-  labels = { "smpp", "sms", "otp", "libev" },
+  labels = { "smpp", "sms", "otp", "openresty", "tarantool" },
 }
 dependencies = {
-  -- The Lua layer uses utf8 and math.type (5.3+); 5.1 and LuaJIT come
-  -- with the OpenResty and Tarantool drivers.
-  "lua >= 5.3",
+  -- Every Lua from 5.1 (OpenResty's and Tarantool's LuaJIT) to 5.4.
+  "lua >= 5.1",
 }
+-- No libev here: nginx and Tarantool run their own event loops, and the
+-- client runs there on their backends. The libev driver (smpp.ev, the fast
+-- path for plain Lua programs) is its own rock: lua-smpp-ev.
 external_dependencies = {
-  LIBEV = { header = "ev.h", library = "ev" },
   CJSON = { header = "cjson/cJSON.h", library = "cjson" },
 }
 local codec = {
@@ -44,12 +45,17 @@ build = {
     ["smpp.pool"] = "lua/smpp/pool.lua",
     ["smpp.template"] = "lua/smpp/template.lua",
     ["smpp.loop"] = "lua/smpp/loop.lua",
+    ["smpp.compat"] = "lua/smpp/compat.lua",
     ["smpp.backend"] = "lua/smpp/backend.lua",
     ["smpp.backend.ev"] = "lua/smpp/backend/ev.lua",
     -- LuaSocket's backend: needs LuaSocket (Debian's lua-socket, or the
     -- luasocket rock), which only this backend loads.
     ["smpp.backend.socket"] = "lua/smpp/backend/socket.lua",
     ["smpp.driver"] = "lua/smpp/driver.lua",
+    -- Loaded only inside nginx and Tarantool (require "smpp" picks them).
+    ["smpp.backend.ngx"] = "lua/smpp/backend/ngx.lua",
+    ["smpp.backend.ngx_receipts"] = "lua/smpp/backend/ngx_receipts.lua",
+    ["smpp.backend.tarantool"] = "lua/smpp/backend/tarantool.lua",
     ["smpp.pdu"] = "lua/smpp/pdu.lua",
     ["smpp.simulator"] = "lua/smpp/simulator.lua",
     ["smpp.simulator.options"] = "lua/smpp/simulator/options.lua",
@@ -65,16 +71,6 @@ build = {
       incdirs = { "src", "$(CJSON_INCDIR)", "$(CJSON_INCDIR)/cjson" },
       libdirs = { "$(CJSON_LIBDIR)" },
       libraries = { "cjson" },
-    },
-    ["smpp.ev"] = {
-      sources = sources("src/smpp_session.c", "src/lsmpp_pdu.c", "src/lsmpp_glue.c",
-        "src/lsmpp_ev.c", "src/lsmpp_ev_dns.c", "src/lsmpp_ev_link.c", "src/lsmpp_ev_client.c",
-        "src/lsmpp_ev_server.c"),
-      incdirs = { "src", "$(LIBEV_INCDIR)" },
-      libdirs = { "$(LIBEV_LIBDIR)" },
-      -- pthread: host names are looked up on helper threads (glibc 2.34+
-      -- has it in libc; older systems and the BSDs need it named).
-      libraries = { "ev", "pthread" },
     },
   },
   install = {

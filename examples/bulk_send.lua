@@ -15,7 +15,10 @@
 do
   local dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
   package.path = dir .. "/../lua/?.lua;" .. dir .. "/../lua/?/init.lua;" .. package.path
-  package.cpath = dir .. "/../build/?.so;" .. package.cpath
+  -- build/ holds the Lua 5.4 build; build/5.1/, build/luajit/... the others (make compat)
+  local v = rawget(_G, "jit") and "luajit/"
+    or _VERSION ~= "Lua 5.4" and _VERSION:sub(5) .. "/" or ""
+  package.cpath = dir .. "/../build/" .. v .. "?.so;" .. package.cpath
 end
 
 local smpp = require "smpp"
@@ -34,11 +37,11 @@ local function int_opt(name, default)
   if v == nil then
     return default
   end
-  v = math.tointeger(tonumber(v))
-  if not v or v < 1 then
+  v = tonumber(v)
+  if not v or v < 1 or v % 1 ~= 0 then
     die("--" .. name .. " needs a positive integer", 2)
   end
-  return v
+  return math.floor(v) -- an integer on 5.3+ too ("5.0" is 5.0 there)
 end
 
 local count = int_opt("count", 1000)

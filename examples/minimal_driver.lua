@@ -36,13 +36,12 @@ local function turn()
 end
 
 -- The next event of the session, turning the loop until there is one.
-local function event()
-  while true do
-    local ev = table.pack(s:next_event())
-    if ev[1] then return table.unpack(ev, 1, ev.n) end
-    turn()
-  end
+local function got(kind, ...)
+  if kind then return kind, ... end
+  turn()
+  return got(s:next_event())
 end
+local function event() return got(s:next_event()) end
 
 local first, err, status = event()
 assert(first == "bound", ("bind failed: %s %s"):format(tostring(err), tostring(status)))

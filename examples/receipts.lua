@@ -17,7 +17,10 @@
 do
   local dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
   package.path = dir .. "/../lua/?.lua;" .. dir .. "/../lua/?/init.lua;" .. package.path
-  package.cpath = dir .. "/../build/?.so;" .. package.cpath
+  -- build/ holds the Lua 5.4 build; build/5.1/, build/luajit/... the others (make compat)
+  local v = rawget(_G, "jit") and "luajit/"
+    or _VERSION ~= "Lua 5.4" and _VERSION:sub(5) .. "/" or ""
+  package.cpath = dir .. "/../build/" .. v .. "?.so;" .. package.cpath
 end
 
 local smpp = require "smpp"

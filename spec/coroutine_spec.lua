@@ -1,6 +1,7 @@
 -- smpp.spawn / sleep / run / stop: coroutines on the loop, and the three
 -- ways a waiting call behaves (callback, our coroutine, anywhere else).
 
+local compat = require "support.compat"
 local smpp = require "smpp"
 local simulator = require "smpp.simulator"
 local host = require("smpp.backend").get()
@@ -32,10 +33,10 @@ local function within(secs, fn, ...)
       error("still running after " .. secs .. " s", 2)
     end
   end, "", 1000)
-  local res = table.pack(pcall(fn, ...))
+  local res = compat.pack(pcall(fn, ...))
   debug.sethook()
   assert(res[1], res[2])
-  return table.unpack(res, 2, res.n)
+  return compat.unpack(res, 2, res.n)
 end
 
 -- A fresh copy of smpp.loop on a stand-in backend, chosen with use() on a

@@ -2,6 +2,7 @@
 -- role, on the LuaSocket backend over real loopback sockets; and the same
 -- values and tokens as smpp.ev's C clients and servers.
 
+local compat = require "support.compat"
 local host = require "smpp.backend.socket"
 local driver = require "smpp.driver"
 local pdu = require "smpp.pdu"
@@ -43,18 +44,18 @@ end
 -- Bind c and wait: the callback's values.
 local function bind(c)
   local res
-  assert(c:bind(function(...) res = table.pack(...) end))
+  assert(c:bind(function(...) res = compat.pack(...) end))
   assert(wait(function() return res end), "bind gave no answer")
-  return table.unpack(res, 1, res.n)
+  return compat.unpack(res, 1, res.n)
 end
 
 -- Submit on c and wait: the callback's values.
 local function submit(c, fields, arg)
   local res
   assert(c:submit(fields or { destination_addr = "+6598765432", short_message = "hi" },
-    function(...) res = table.pack(...) end, arg))
+    function(...) res = compat.pack(...) end, arg))
   assert(wait(function() return res end), "submit gave no answer")
-  return table.unpack(res, 1, res.n)
+  return compat.unpack(res, 1, res.n)
 end
 
 local function receipt_for(id, state, stat)
@@ -149,7 +150,7 @@ describe("smpp.driver on the LuaSocket backend", function()
     c = client(srv:port())
     bind(c)
     assert.same({ n = 5, nil, "ESME_RSUBMITFAIL", 0x45, nil, "mine" },
-      table.pack(submit(c, nil, "mine")))
+      compat.pack(submit(c, nil, "mine")))
   end)
 
   it("times out a submit the server never answers", function()
@@ -300,16 +301,16 @@ describe("smpp.driver and smpp.ev", function()
     }
     local out = {}
     local refused = client(srv:port(), { system_id = "other" }, new)
-    out.refused = table.pack(bind(refused))
+    out.refused = compat.pack(bind(refused))
     local c = client(srv:port(), { response_timeout = 0.2 }, new)
     local r
     c:on_receipt(function(x) r = x end)
-    out.bound = table.pack(bind(c))
-    out.result = table.pack(submit(c, { destination_addr = "+6598765432" }, "arg"))
+    out.bound = compat.pack(bind(c))
+    out.result = compat.pack(submit(c, { destination_addr = "+6598765432" }, "arg"))
     assert(wait(function() return r end))
     r.raw = nil
     out.receipt = r
-    out.timeout = table.pack(submit(c, { destination_addr = "+1" }))
+    out.timeout = compat.pack(submit(c, { destination_addr = "+1" }))
     local why
     c:on_close(function(x) why = x end)
     c:close()

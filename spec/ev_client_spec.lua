@@ -3,9 +3,11 @@
 -- peers are spec/support/rawserver.lua in a child process.
 package.path = "spec/?.lua;" .. package.path
 
+local compat = require "support.compat"
 local ev = require "smpp.ev"
 local loop = require "support.evloop"
 local raw = require "support.rawserver"
+local process = require "support.process"
 
 local wait = loop.wait
 
@@ -16,7 +18,7 @@ local function recorder()
   local function cb_for(i)
     calls[i] = calls[i] or {}
     return function(...)
-      table.insert(calls[i], table.pack(...))
+      table.insert(calls[i], compat.pack(...))
     end
   end
   return calls, cb_for
@@ -58,7 +60,7 @@ describe("smpp.ev client", function()
       assert.is_true(wait(function() return res or err end))
       assert.is_nil(err)
       assert.are.equal("mid-1", res.message_id)
-      assert.are.equal("number", math.type(res.sequence_number) and "number")
+      assert.are.equal("number", compat.math_type(res.sequence_number) and "number")
       -- the gateway's defaults, filled in by the client
       assert.are.equal("MSG", seen.service_type)
       assert.are.equal("", seen.source_addr)
@@ -186,7 +188,7 @@ describe("smpp.ev client", function()
       srv = loop.server { on_submit = function() i = i + 1; return statuses[i], "m" .. i end }
       local c = track(loop.bound(srv:port()))
       local got = {}
-      local function cb(...) got[#got + 1] = table.pack(...) end
+      local function cb(...) got[#got + 1] = compat.pack(...) end
       local arg1, arg2 = { "first" }, { "second" }
       assert.is_true(c:submit({ destination_addr = "+1" }, cb, arg1))
       assert.is_true(c:submit({ destination_addr = "+1" }, cb, arg2))
@@ -204,7 +206,7 @@ describe("smpp.ev client", function()
       srv = loop.server { on_submit = function() end }
       local c = track(loop.bound(srv:port()))
       local got
-      c:submit({ destination_addr = "+1" }, function(...) got = table.pack(...) end, "tok")
+      c:submit({ destination_addr = "+1" }, function(...) got = compat.pack(...) end, "tok")
       c:close()
       assert.is_true(wait(function() return got end))
       assert.are.same({ n = 5, nil, "closed", nil, nil, "tok" }, got)
@@ -488,17 +490,21 @@ describe("smpp.ev client", function()
       assert.is_nil((c:submit({ destination_addr = "+1" })))
     end)
 
-    if _VERSION == "Lua 5.4" then
+    -- `<close>` is Lua 5.4 syntax: compiled there only.
+    if compat.lua54 then
       it("closes at once when a to-be-closed variable goes out of scope", function()
         local closes = {}
         srv = loop.server { on_close = function(_, reason) table.insert(closes, reason) end }
         local result
-        do
-          local c <close> = loop.bound(srv:port())
-          srv:close() -- nothing to do with c; just no more accepts
-          srv = loop.server { on_submit = function() end }
-          c:submit({ destination_addr = "+1" }, function(_, err) result = err end)
-        end
+        srv = compat.run_54([[
+          local loop, srv, done = ...
+          do
+            local c <close> = loop.bound(srv:port())
+            srv:close() -- nothing to do with c; just no more accepts
+            srv = loop.server { on_submit = function() end }
+            c:submit({ destination_addr = "+1" }, function(_, err) done(err) end)
+          end
+          return srv]], loop, srv, function(err) result = err end)
         assert.are.equal("closed", result)
         assert.is_true(wait(function() return #closes == 1 end))
       end)
@@ -508,7 +514,7 @@ describe("smpp.ev client", function()
   describe("bind failures", function()
     local function bind_result(c)
       local res
-      c:bind(function(...) res = table.pack(...) end)
+      c:bind(function(...) res = compat.pack(...) end)
       assert.is_true(wait(function() return res end, 5))
       return res
     end
@@ -606,7 +612,7 @@ describe("smpp.ev client", function()
       local c = track(loop.client(2775, { host = "no-such-host.invalid" }))
       local res, closes = nil, {}
       c:on_close(function(r) table.insert(closes, r) end)
-      assert.is_true(c:bind(function(...) res = table.pack(...) end))
+      assert.is_true(c:bind(function(...) res = compat.pack(...) end))
       assert.are.equal("connecting", c:state()) -- the lookup runs meanwhile
       assert.is_nil(res)
       assert.is_true(wait(function() return res and #closes == 1 end))
@@ -621,7 +627,7 @@ describe("smpp.ev client", function()
       local c = track(loop.client(srv:port(), { host = "localhost" }))
       local results, closes = {}, {}
       c:on_close(function(r) table.insert(closes, r) end)
-      assert.is_true(c:bind(function(...) table.insert(results, table.pack(...)) end))
+      assert.is_true(c:bind(function(...) table.insert(results, compat.pack(...)) end))
       c:close() -- the lookup has not come back: the loop has not run
       loop.sleep(0.2) -- time for the lookup's answer to arrive, and be dropped
       assert.are.equal(1, #results)
@@ -785,7 +791,7 @@ describe("smpp.ev client", function()
       rs = raw.start("close_on_bind")
       local c = track(loop.client(rs.port))
       local res
-      c:bind(function(...) res = table.pack(...) end)
+      c:bind(function(...) res = compat.pack(...) end)
       assert.is_true(wait(function() return res end))
       assert.are.equal("authentication failed", res[2])
     end)
@@ -848,7 +854,7 @@ describe("smpp.ev loop", function()
   it("turns a signal into a callback with ev.signal", function()
     local got
     local s = ev.signal(10, function(n) got = n end) -- SIGUSR1
-    local pid = io.open("/proc/self/stat"):read("n")
+    local pid = io.open("/proc/self/stat"):read("*n")
     os.execute("kill -USR1 " .. pid)
     assert.is_true(wait(function() return got end))
     assert.are.equal(10, got)
@@ -863,7 +869,6 @@ describe("ev.run_once", function()
   -- In a fresh process: watchers other specs left active would answer true.
   it("returns true while watchers are active and false when nothing is left", function()
     local script = [[
-      package.cpath = "build/?.so;" .. package.cpath
       local ev = require "smpp.ev"
       local fired = 0
       ev.timer(0.01, function() fired = fired + 1 end)
@@ -872,8 +877,9 @@ describe("ev.run_once", function()
       io.write(tostring(ev.run_once()), fired, " ")
       io.write(tostring(ev.run_once(false)), fired)
     ]]
-    local p = assert(io.popen("lua5.4 -e '" .. script .. "'"))
-    local out = p:read("a")
+    local p = assert(io.popen(string.format("LUA_CPATH='%s' %s -e '%s'", package.cpath,
+                                            process.LUA, script)))
+    local out = p:read("*a")
     p:close()
     assert.equal("true1 false2 false2", out)
   end)
@@ -907,7 +913,7 @@ describe("ev.client name lookups on a slow resolver", function()
   local dir, shim
 
   setup(function()
-    dir = io.popen("mktemp -d"):read("l")
+    dir = io.popen("mktemp -d"):read("*l")
     shim = dir .. "/slow_getaddrinfo.so"
     -- Built without the sanitizers `make asan` preloads into this process.
     local ok = os.execute("env -u LD_PRELOAD cc -shared -fPIC -O1 -o " .. shim
@@ -925,13 +931,15 @@ describe("ev.client name lookups on a slow resolver", function()
   local function child(body, ms)
     local path = dir .. "/child.lua"
     local f = assert(io.open(path, "w"))
-    f:write('local ev = require "smpp.ev"\n', body)
+    f:write('package.path = "lua/?.lua;" .. package.path\n',
+      'local compat = require "smpp.compat"\n', 'local ev = require "smpp.ev"\n', body)
     f:close()
     local preload = ((os.getenv("LD_PRELOAD") or "") .. " " .. shim):gsub("^ ", "")
-    local cmd = string.format("SLOW_GAI_MS=%d LD_PRELOAD='%s' LUA_CPATH='%s' lua5.4 %s 2>&1;"
-      .. " echo \"exit:$?\"", ms or 300, preload, package.cpath, path)
+    -- Bounded: a child that never sees its result must fail the test, not hang it.
+    local cmd = string.format("SLOW_GAI_MS=%d LD_PRELOAD='%s' LUA_CPATH='%s' timeout 60 %s %s 2>&1;"
+      .. " echo \"exit:$?\"", ms or 300, preload, package.cpath, process.LUA, path)
     local p = assert(io.popen(cmd))
-    local out = p:read("a")
+    local out = p:read("*a")
     p:close()
     return out, tonumber(out:match("exit:(%d+)%s*$"))
   end
@@ -975,7 +983,7 @@ describe("ev.client name lookups on a slow resolver", function()
       local c = ev.client { host = "nope.slow.test", port = 1, system_id = "a", password = "b" }
       local res, closes = nil, {}
       c:on_close(function(r) closes[#closes + 1] = r end)
-      assert(c:bind(function(...) res = table.pack(...) end))
+      assert(c:bind(function(...) res = compat.pack(...) end))
       while not res do ev.run_once() end
       tick:stop()
       print("res", tostring(res[1]), res[2], "close", table.concat(closes, ","), "ticks", ticks)
@@ -1094,7 +1102,7 @@ end)
 
 describe("ev.client against core.session", function()
   local core = require "smpp.core"
-  local pack, unpack = table.pack, table.unpack
+  local pack, unpack = compat.pack, compat.unpack
 
   -- The values from index `from` on, as a list that keeps trailing nils.
   local function from(t, i)

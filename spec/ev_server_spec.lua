@@ -2,6 +2,7 @@
 -- the same loop over loopback.
 package.path = "spec/?.lua;" .. package.path
 
+local compat = require "support.compat"
 local ev = require "smpp.ev"
 local loop = require "support.evloop"
 
@@ -16,7 +17,7 @@ local function raw_client(port)
 end
 
 local function raw_pdu(id, seq, body)
-  return string.pack(">I4I4I4I4", 16 + #body, id, 0, seq) .. body
+  return compat.be32(16 + #body, id, 0, seq) .. body
 end
 
 describe("smpp.ev server", function()
@@ -84,7 +85,7 @@ describe("smpp.ev server", function()
     track(loop.bound(srv:port()))
     for _ = 2, 3 do
       local res
-      track(loop.client(srv:port())):bind(function(...) res = table.pack(...) end)
+      track(loop.client(srv:port())):bind(function(...) res = compat.pack(...) end)
       assert.is_true(wait(function() return res end))
       assert.are.equal("authentication failed", res[2])
     end
@@ -95,7 +96,7 @@ describe("smpp.ev server", function()
     ev.on_error(function(m) table.insert(errors, m) end)
     srv = loop.server { on_bind = function() error("bad handler") end }
     local res
-    track(loop.client(srv:port())):bind(function(...) res = table.pack(...) end)
+    track(loop.client(srv:port())):bind(function(...) res = compat.pack(...) end)
     assert.is_true(wait(function() return res end))
     assert.are.equal("authentication failed", res[2])
     assert.matches("bad handler", errors[1])
@@ -135,7 +136,7 @@ describe("smpp.ev server", function()
     srv = loop.server { on_submit = function() error("handler broke") end }
     local c = track(loop.bound(srv:port()))
     local res
-    c:submit({ destination_addr = "+1" }, function(...) res = table.pack(...) end)
+    c:submit({ destination_addr = "+1" }, function(...) res = compat.pack(...) end)
     assert.is_true(wait(function() return res end))
     assert.are.same({ n = 3, nil, "ESME_RSYSERR", 8 }, res)
     assert.matches("handler broke", errors[1])
@@ -147,7 +148,7 @@ describe("smpp.ev server", function()
     srv = loop.server { on_submit = function() return 0, string.rep("9", 80) end }
     local c = track(loop.bound(srv:port()))
     local res
-    c:submit({ destination_addr = "+1" }, function(...) res = table.pack(...) end)
+    c:submit({ destination_addr = "+1" }, function(...) res = compat.pack(...) end)
     assert.is_true(wait(function() return res end))
     assert.are.same({ n = 3, nil, "ESME_RSYSERR", 8 }, res)
     assert.matches("message_id: 80 bytes", errors[1])
@@ -159,7 +160,7 @@ describe("smpp.ev server", function()
     srv = loop.server { on_submit = function(conn) conn:close(); return 0, "x" end }
     local c = track(loop.bound(srv:port()))
     local res
-    c:submit({ destination_addr = "+1" }, function(...) res = table.pack(...) end)
+    c:submit({ destination_addr = "+1" }, function(...) res = compat.pack(...) end)
     assert.is_true(wait(function() return res end))
     assert.are.equal("connection lost", res[2])
     assert.are.same({}, errors)
@@ -206,7 +207,7 @@ describe("smpp.ev server", function()
     local tok = {}
     assert.is_true(conn:deliver({ destination_addr = "+65",
                                   short_message = loop.receipt_text:format("d2") },
-      function(...) got = table.pack(...) end, tok))
+      function(...) got = compat.pack(...) end, tok))
     assert.is_true(wait(function() return got end))
     assert.are.equal(5, got.n)
     assert.are.equal("", got[1].message_id)
@@ -311,10 +312,10 @@ describe("smpp.ev server", function()
     local conn
     srv = loop.server { on_bind = function(cn) conn = cn; return 0 end, response_timeout = 0.1 }
     local s = raw_client(srv:port())
-    s:send(raw_pdu(0x09, 1, "test\0secret\0\0\x34\1\1\0"))
+    s:send(raw_pdu(0x09, 1, "test\0secret\0\0\052\1\1\0"))
     assert.is_true(wait(function() return conn and conn:state() == "bound" end))
     local outcome
-    conn:deliver({ destination_addr = "+1" }, function(...) outcome = table.pack(...) end)
+    conn:deliver({ destination_addr = "+1" }, function(...) outcome = compat.pack(...) end)
     assert.is_true(wait(function() return outcome end))
     assert.are.same({ n = 2, nil, "timeout" }, outcome)
     s:close()
@@ -421,7 +422,7 @@ describe("smpp.ev server", function()
     assert.is_true(wait(function() return #reasons == 3 end))
     assert.are.same({ "connection lost", "connection lost", "connection lost" }, reasons)
     local res
-    track(loop.client(srv:port())):bind(function(...) res = table.pack(...) end)
+    track(loop.client(srv:port())):bind(function(...) res = compat.pack(...) end)
     assert.is_true(wait(function() return res end))
     assert.are.equal("connection refused", res[2])
   end)
@@ -434,7 +435,7 @@ describe("smpp.ev server", function()
     }
     local c = track(loop.bound(srv:port()))
     local res
-    c:submit({ destination_addr = "+1" }, function(...) res = table.pack(...) end)
+    c:submit({ destination_addr = "+1" }, function(...) res = compat.pack(...) end)
     assert.is_true(wait(function() return res end))
     assert.are.equal("connection lost", res[2])
     assert.are.equal(1, closes)
@@ -502,11 +503,11 @@ describe("smpp.ev server", function()
       on_close = function(cn, r) table.insert(closes, { r, cn:error() }) end,
     }
     local s = raw_client(srv:port())
-    s:send(raw_pdu(0x09, 1, "test\0secret\0\0\x34\0\0\0")) -- bind_transceiver
+    s:send(raw_pdu(0x09, 1, "test\0secret\0\0\052\0\0\0")) -- bind_transceiver
     assert.is_true(wait(function() return conn and conn:state() == "bound" end))
     assert.is_nil(conn:error())
     assert.are.equal(1, conn:stats().pdus_in)
-    s:send(string.pack(">I4I4I4I4", 70000, 0x04, 0, 2)) -- over max_pdu
+    s:send(compat.be32(70000, 0x04, 0, 2)) -- over max_pdu
     assert.is_true(wait(function() return #closes == 1 end))
     assert.are.same({ { "protocol error",
                         "broken stream: command_length 70000 is over the cap of 65536 bytes" } },

@@ -39,8 +39,8 @@ describe("smpp.pdu.build_body", function()
   end)
 
   it("keeps UTF-8 text as it is", function()
-    local json = pdu.build_body { id = "t", params = { name = "Zoë 中文 \u{1F600}" } }
-    assert.equal("Zoë 中文 \u{1F600}", pdu.parse_body(json).params.name)
+    local json = pdu.build_body { id = "t", params = { name = "Zoë 中文 \240\159\152\128" } }
+    assert.equal("Zoë 中文 \240\159\152\128", pdu.parse_body(json).params.name)
   end)
 
   local function fails(t, pattern)
@@ -85,9 +85,9 @@ describe("smpp.pdu.build_body", function()
   end)
 
   it("refuses invalid UTF-8 and NUL bytes, naming the field", function()
-    fails({ id = "t", params = { app = "Ac\xFFme" } }, "params.app: invalid UTF%-8 at byte 2")
+    fails({ id = "t", params = { app = "Ac\255me" } }, "params.app: invalid UTF%-8 at byte 2")
     fails({ id = "t\0x" }, "id: NUL byte at byte 1")
-    fails({ id = "t", code = "\xC0\x80" }, "code: invalid UTF%-8")
+    fails({ id = "t", code = "\192\128" }, "code: invalid UTF%-8")
   end)
 
   it("raises on misuse: an argument that is not a table", function()

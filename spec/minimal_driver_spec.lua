@@ -7,7 +7,7 @@ local LUA = os.getenv("LUA") or "lua5.4"
 
 local function read(path)
   local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -33,7 +33,8 @@ describe("the minimal driver of README", function()
       LUA .. " bin/smpp-sim --port 0 >" .. log .. " 2>&1 & sim=$!",
       "for i in $(seq 100); do grep -q listening " .. log .. " && break; sleep 0.05; done",
       "port=$(sed -n 's/.*listening on .*:\\([0-9]*\\)$/\\1/p' " .. log .. ")",
-      "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' timeout 20 "
+      -- The C modules of the Lua running the specs (build/<v>/ under make compat).
+      "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='" .. package.cpath .. "' timeout 20 "
         .. LUA .. " examples/minimal_driver.lua 127.0.0.1 \"$port\"",
       "rc=$?",
       "kill $sim",
@@ -44,7 +45,7 @@ describe("the minimal driver of README", function()
     f:write(cmd, "\n")
     f:close()
     local p = assert(io.popen("bash " .. script .. " 2>&1"))
-    local out = p:read("a")
+    local out = p:read("*a")
     p:close()
     os.remove(script)
     os.remove(log)

@@ -6,6 +6,7 @@ local json = require "dkjson" -- ships with busted (Debian lua-busted depends on
 
 package.path = "spec/?.lua;" .. package.path
 local process = require "support.process"
+local compat = require "support.compat"
 
 local NPM_DIR = process.ROOT .. "/spec/npm"
 
@@ -17,7 +18,7 @@ end
 
 local function have_node()
   local p = io.popen("command -v node")
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   return out ~= ""
 end
@@ -25,8 +26,8 @@ end
 local function run_client(port, system_id, password, dest)
   local cmd = string.format("node %s/client.js 127.0.0.1 %d %s %s %s 8000 2>&1", NPM_DIR, port,
                             system_id, password, dest or "+6598765432")
-  local p = io.popen(cmd)
-  local out = p:read("a")
+  local p = compat.popen(cmd)
+  local out = p:read("*a")
   local _, _, code = p:close()
   local last = out:match("([^\n]*)\n?$")
   return code, json.decode(last), out

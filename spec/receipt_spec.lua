@@ -4,7 +4,7 @@ local pdu = require "smpp.pdu"
 
 local function fixture(name)
   local f = assert(io.open("spec/fixtures/pdu/" .. name .. ".hex", "rb"))
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   local hex = text:gsub("#[^\n]*", ""):gsub("%s+", "")
   return (hex:gsub("..", function(h) return string.char(tonumber(h, 16)) end))

@@ -3,9 +3,11 @@
 -- (smpp.pdu.encode), or a second core.session in the server role wired to
 -- the first in memory. Each scenario asserts the events and the bytes out.
 package.path = "spec/?.lua;" .. package.path
+local compat = require "support.compat"
 local core = require "smpp.core"
 local pdu = require "smpp.pdu"
 local peer = require "support.session_peer"
+local process = require "support.process"
 
 local events, wire = peer.events, peer.wire
 
@@ -472,7 +474,7 @@ describe("core.session", function()
 
     it("closes on an oversized command_length, naming it", function()
       local s = bound { max_pdu = 1024, enquire_link_interval = 0 }
-      s:feed(string.pack(">I4I4I4I4", 100000, 4, 0, 1), 1)
+      s:feed(compat.be32(100000, 4, 0, 1), 1)
       assert.same({ { "closed", "protocol error" } }, events(s, 1))
       assert.equal("broken stream: command_length 100000 is over the cap of 1024 bytes",
         s:error())
@@ -483,7 +485,7 @@ describe("core.session", function()
 
     it("nacks a deliver_sm that does not decode, goes on, and keeps the error", function()
       local s = bound { enquire_link_interval = 0 }
-      local bad = string.pack(">I4I4I4I4", 20, 5, 0, 33) .. "\1\1\1\1" -- fields without NULs
+      local bad = compat.be32(20, 5, 0, 33) .. "\1\1\1\1" -- fields without NULs
       s:feed(bad, 1)
       assert.same({}, events(s, 1))
       local out = written(s)
@@ -605,7 +607,7 @@ describe("core.session", function()
       assert.equal(#tokens, #got)
       for i, tok in ipairs(tokens) do
         assert.equal(tok, got[i])
-        assert.equal(math.type(tok), math.type(got[i]))
+        assert.equal(compat.math_type(tok), compat.math_type(got[i]))
       end
     end)
 
@@ -668,7 +670,8 @@ describe("core.session", function()
       require "smpp.pdu"
       os.exit(package.loaded["smpp.ev"] == nil and core.session ~= nil and 0 or 3)]],
       package.path, package.cpath)
-    local ok, how, code = os.execute("lua5.4 -e '" .. script:gsub("'", [['\'']]) .. "'")
+    local ok, how, code = compat.execute(process.LUA .. " -e '"
+      .. script:gsub("'", [['\'']]) .. "'")
     assert.is_true(ok, tostring(how) .. " " .. tostring(code))
   end)
 end)

@@ -2,6 +2,7 @@
 -- real loopback sockets, driven by ev.client and by raw PDUs on LuaSocket.
 
 package.path = "spec/?.lua;" .. package.path
+local compat = require "support.compat"
 local ev = require "smpp.ev"
 local pdu = require "smpp.pdu"
 local simulator = require "smpp.simulator"
@@ -64,7 +65,7 @@ function Raw:read(timeout)
   local got, closed
   local function try()
     if #self.buf >= 16 then
-      local len = string.unpack(">I4", self.buf)
+      local len = compat.read_be32(self.buf)
       if #self.buf >= len then
         local bytes = self.buf:sub(1, len)
         self.buf = self.buf:sub(len + 1)
@@ -273,7 +274,7 @@ describe("smpp.simulator", function()
     it("says why it closed a connection whose first bytes are not a PDU", function()
       start()
       local raw = raw_connect(port)
-      raw:send_bytes(string.pack(">I4I4I4I4", 5, 0x00000009, 0, 1)) -- command_length 5 < 16
+      raw:send_bytes(compat.be32(5, 0x00000009, 0, 1)) -- command_length 5 < 16
       assert.are.same({ nil, "closed" }, { raw:read() })
       local want = "command_length 5 is less than the 16-byte header"
       local refused = sim:log_entries { event = "bind_refused" }
@@ -294,7 +295,7 @@ describe("smpp.simulator", function()
       start()
       local raw = raw_connect(port)
       -- system_id "ab", then the body ends: no password, no system_type.
-      raw:send_bytes(string.pack(">I4I4I4I4", 20, 0x00000009, 0, 1) .. "ab\0\0")
+      raw:send_bytes(compat.be32(20, 0x00000009, 0, 1) .. "ab\0\0")
       assert.are.same({ nil, "closed" }, { raw:read() })
       local refused = sim:log_entries { event = "bind_refused" }
       assert.are.equal(1, #refused)
@@ -352,7 +353,7 @@ describe("smpp.simulator", function()
         assert.are_not.equal(0, p.command_status)
       end
       -- An unknown command id (0x00000103, data_sm) with an empty body.
-      raw:send_bytes(string.pack(">I4I4I4I4", 16, 0x00000103, 0, 77))
+      raw:send_bytes(compat.be32(16, 0x00000103, 0, 77))
       local p = raw:expect("generic_nack")
       assert.are.equal(77, p.sequence_number)
       -- The link is still usable.

@@ -1,11 +1,12 @@
 -- The public module `smpp`: what it gathers, and the README's short example.
 
+local compat = require "support.compat"
 local smpp = require "smpp"
 
 -- The first Lua block after the README heading `heading`, verbatim.
 local function readme_lua(heading)
   local f = assert(io.open("README.md", "rb"))
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   local at = text:find("\n## " .. heading .. "\n", 1, true)
   assert(at, "README.md: no section '" .. heading .. "'")
@@ -62,9 +63,9 @@ describe("smpp", function()
     code = swap(code, 'os.getenv("SMPP_PASSWORD")', '"secret"')
     local printed = {}
     local env = setmetatable({
-      print = function(...) printed[#printed + 1] = table.pack(...) end,
+      print = function(...) printed[#printed + 1] = compat.pack(...) end,
     }, { __index = _G })
-    local ok, err = pcall(assert(load(code, "=README.md", "t", env)))
+    local ok, err = pcall(assert(compat.load(code, "=README.md", "t", env)))
     sim:close()
     assert(ok, err)
     assert.equal(1, #printed)

@@ -9,6 +9,10 @@
  * runs inside lua_pcall (lev_pcall); errors go to ev.on_error and the loop
  * goes on.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* dladdr */
+#endif
+#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,6 +43,17 @@ int lev_msgh(lua_State *L)
 #if LUA_VERSION_NUM >= 502 || defined(LUAJIT_VERSION)
     luaL_traceback(L, L, msg, 1);
 #else
+    /* 5.1 has no luaL_traceback: debug.traceback does the same. */
+    lua_getglobal(L, "debug");
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "traceback");
+        if (lua_isfunction(L, -1)) {
+            lua_pushstring(L, msg);
+            lua_pushinteger(L, 2);
+            lua_call(L, 2, 1);
+            return 1;
+        }
+    }
     lua_pushstring(L, msg);
 #endif
     return 1;
@@ -462,6 +477,29 @@ LEV_EXPORT int luaopen_smpp_ev(lua_State *L)
                                      {"client", lev_client_new},
                                      {"server", lev_server_new},
                                      {NULL, NULL}};
+    /* Refuse hosts whose own event loop is libev: inside Tarantool our
+     * ev_* calls would reach its embedded libev and corrupt its fiber
+     * scheduler. Its global says where we are; dladdr catches any other
+     * process whose ev_* symbols are not the shared libev we were built
+     * against. */
+    lua_getglobal(L, "_TARANTOOL");
+    if (!lua_isnil(L, -1))
+        return luaL_error(L, "smpp.ev: not inside Tarantool: it has its own libev, and ours "
+                             "would corrupt its fiber scheduler; require \"smpp\" uses the "
+                             "tarantool backend there");
+    lua_pop(L, 1);
+    Dl_info where;
+    if (dladdr((void *)ev_version_major, &where) != 0 && where.dli_fname != NULL &&
+        strstr(where.dli_fname, "libev") == NULL)
+        return luaL_error(L,
+                          "smpp.ev: the libev in this process comes from %s, not the shared "
+                          "libev smpp.ev was built with: the host embeds its own event "
+                          "loop; use its backend (smpp.use)",
+                          where.dli_fname);
+    if (ev_version_major() != EV_VERSION_MAJOR || ev_version_minor() < EV_VERSION_MINOR)
+        return luaL_error(L, "smpp.ev: built with libev %d.%d, but the libev loaded is %d.%d",
+                          EV_VERSION_MAJOR, EV_VERSION_MINOR, ev_version_major(),
+                          ev_version_minor());
     struct ev_loop *loop = ev_default_loop(0);
     if (loop == NULL)
         return luaL_error(L, "smpp.ev: libev could not create its default loop");

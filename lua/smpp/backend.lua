@@ -11,12 +11,14 @@
 --
 -- One backend serves the whole process, chosen once, on first use: the one
 -- given to `use` before that, else the one named by the environment
--- variable SMPP_BACKEND, else "ev" when `smpp.ev` loads, else "socket"
--- (LuaSocket).
+-- variable SMPP_BACKEND, else the host's own inside Tarantool
+-- ("tarantool") and nginx ("ngx"), else "ev" when `smpp.ev` loads, else
+-- "socket" (LuaSocket).
 --
 -- @module smpp.backend
 
 local type = type
+local rawget = rawget
 local error = error
 local pcall = pcall
 local ipairs = ipairs
@@ -33,6 +35,19 @@ local _M = { _VERSION = "0.1.0" }
 local REQUIRED = { "name", "now", "timer", "on_error", "client", "server" }
 
 local current
+
+-- The host the process is, when it is one with its own scheduler: there
+-- its backend is the only right one (libev inside Tarantool would corrupt
+-- its fiber scheduler; a blocking loop inside nginx would stall a worker).
+local function hosted_in()
+  if rawget(_G, "_TARANTOOL") ~= nil then
+    return "tarantool"
+  end
+  local n = rawget(_G, "ngx")
+  if type(n) == "table" and type(n.timer) == "table" and type(n.socket) == "table" then
+    return "ngx"
+  end
+end
 
 -- The backend table named `name`, or nil, err.
 local function load(name)
@@ -70,6 +85,15 @@ function _M.get()
       error("smpp: SMPP_BACKEND=" .. name .. ": " .. err, 2)
     end
     current = check(b, 2)
+    return current
+  end
+  local hosted = hosted_in()
+  if hosted then
+    local hb, err = load(hosted)
+    if not hb then
+      error("smpp: running in " .. hosted .. ", but its backend " .. err, 2)
+    end
+    current = check(hb, 2)
     return current
   end
   local b = load("ev") or load("socket")

@@ -8,6 +8,8 @@
 --
 -- @module smpp.cli
 
+local compat = require "smpp.compat"
+
 local type = type
 local next = next
 local pairs = pairs
@@ -18,7 +20,7 @@ local tostring = tostring
 local tonumber = tonumber
 local getenv = os.getenv
 local os_exit = os.exit
-local math_tointeger = math.tointeger
+local math_tointeger = compat.tointeger
 local str_gsub = string.gsub
 local str_match = string.match
 local str_format = string.format

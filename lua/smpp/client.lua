@@ -20,6 +20,7 @@ local loop = require "smpp.loop"
 local template = require "smpp.template"
 local receipts = require "smpp.receipts"
 local histogram = require "smpp.histogram"
+local compat = require "smpp.compat"
 
 local type = type
 local pairs = pairs
@@ -40,7 +41,7 @@ local build = template.build
 
 -- The backend's clock, timers, clients and receipt store, taken at the
 -- first smpp.client(): a program may choose the backend until then.
-local host_now, host_timer, host_client, host_receipts
+local host_now, host_timer, host_client, host_receipts, host_exiting, host_shared
 
 -- Timers for the receipt store: its callbacks' errors are reported.
 local function rx_timer(after, fn)
@@ -49,6 +50,7 @@ end
 
 local _M = { _VERSION = "0.1.0" }
 local mt = { __index = _M }
+local collected -- below: what collecting a dropped client does
 
 --- Where reconnect waits draw their jitter: a function returning a number
 -- in [0, 1). Replaceable, so that tests can check the waits.
@@ -99,10 +101,26 @@ end
 -- its waiters, the on_receipt handler, the submit times of recent messages
 -- (for receipt latency and to tell receipts of unknown messages).
 
-local function new_account(keep, ttl)
+-- The option shared_dict: the name of an nginx lua_shared_dict, where the
+-- workers' clients keep receipts for each other (the OpenResty backend's
+-- store); nil elsewhere. Raises at the caller of smpp.client / smpp.pool.
+local function shared_dict_option(v)
+  if v == nil then return nil end
+  if type(v) ~= "string" or v == "" then
+    error("smpp.client: shared_dict must be the name of a lua_shared_dict, got " .. type(v), 4)
+  end
+  if not host_shared then
+    error("smpp.client: shared_dict: only on the OpenResty backend (nginx's"
+      .. " lua_shared_dict), not on " .. tostring(loop.host().name), 4)
+  end
+  return v
+end
+
+local function new_account(keep, ttl, shared_dict)
   local size = keep > 0 and keep or DEFAULT_KEEP
   return {
-    rx = host_receipts { keep = keep, ttl = ttl, now = host_now, timer = rx_timer },
+    rx = host_receipts { keep = keep, ttl = ttl, now = host_now, timer = rx_timer,
+                         shared_dict = shared_dict },
     sent = {}, ring = {}, ring_pos = 0, ring_size = size,
     h_receipt = histogram.new(),
     live = 0,            -- clients not closed nor closing
@@ -235,6 +253,9 @@ end
 
 local function will_reconnect(st)
   return st.reconnect and st.ever_bound and not st.closing and not st.closed
+    -- A host shutting down (nginx reload or quit) closes its links: no
+    -- new ones.
+    and not (host_exiting and host_exiting())
 end
 
 local enqueue
@@ -532,7 +553,7 @@ end
 -- Options this layer reads; the rest go to the backend's client, which
 -- also reads queue_size, response_timeout and window.
 local OWN = { receipts_keep = true, receipts_ttl = true, reconnect = true,
-              reconnect_min = true, reconnect_max = true }
+              reconnect_min = true, reconnect_max = true, shared_dict = true }
 
 local function new_client(opts, acct)
   if type(opts) ~= "table" then
@@ -542,6 +563,8 @@ local function new_client(opts, acct)
     local host = loop.host()
     host_now, host_timer, host_client = host.now, host.timer, host.client
     host_receipts = host.receipts or receipts.new
+    host_exiting = host.exiting
+    host_shared = host.shared_receipts == true
   end
   local keep = option_number(opts.receipts_keep, "receipts_keep", DEFAULT_KEEP, true)
   local ttl = option_number(opts.receipts_ttl, "receipts_ttl", DEFAULT_TTL)
@@ -572,7 +595,8 @@ local function new_client(opts, acct)
     return nil, err
   end
 
-  acct = acct or new_account(keep, ttl)
+  local shared = shared_dict_option(opts.shared_dict)
+  acct = acct or new_account(keep, ttl, shared)
   acct.live = acct.live + 1
   -- The driver's callbacks hold `st`, never the client object, so that a
   -- client the program dropped can be collected (and its __gc close the
@@ -593,7 +617,8 @@ local function new_client(opts, acct)
     closed = false, closing = false,
   }
   attach(st, link)
-  return setmetatable({ _st = st }, mt)
+  -- No __gc for tables on 5.1 and LuaJIT: compat.setgc works everywhere.
+  return compat.setgc(setmetatable({ _st = st }, mt), collected)
 end
 
 --- Create a client. Nothing is sent until `bind`.
@@ -620,9 +645,12 @@ function _M._account(opts)
     local host = loop.host()
     host_now, host_timer, host_client = host.now, host.timer, host.client
     host_receipts = host.receipts or receipts.new
+    host_exiting = host.exiting
+    host_shared = host.shared_receipts == true
   end
   return new_account(option_number(opts.receipts_keep, "receipts_keep", DEFAULT_KEEP, true),
-    option_number(opts.receipts_ttl, "receipts_ttl", DEFAULT_TTL))
+    option_number(opts.receipts_ttl, "receipts_ttl", DEFAULT_TTL),
+    shared_dict_option(opts.shared_dict))
 end
 
 --- Connect and bind (bind_transceiver). The first bind's failure is
@@ -958,7 +986,7 @@ end
 -- A dropped client must not keep its session (and socket) alive: the
 -- driver may hold our callbacks, which hold `st`, which holds the driver.
 -- Nor may it reconnect.
-function mt.__gc(self)
+function collected(self)
   local st = self._st
   st.closing = true
   if st.rtimer then

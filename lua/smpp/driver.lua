@@ -17,6 +17,10 @@
 --                                    l:port(), l:close()
 --   sock:send(data)                  bytes the socket took at once (0..#data),
 --                                    or nil, err; never waits
+--   host.send_waits                  true for a host whose sockets write only
+--                                    whole (send(data) may wait, returns #data
+--                                    or nil, err; no wait_send): the bytes
+--                                    count as sent when handed over
 --   sock:wait_send()                 true once it takes more | nil, "closed"
 --   sock:receive_some(max)           data | nil, "closed" | err (in a thread)
 --   sock:peer(), sock:close()        "ip:port"; a waiting thread gets "closed"
@@ -35,6 +39,7 @@
 
 local core = require "smpp.core"
 local pdu = require "smpp.pdu"
+local compat = require "smpp.compat"
 
 local type = type
 local error = error
@@ -44,7 +49,7 @@ local tostring = tostring
 local setmetatable = setmetatable
 local getmetatable = getmetatable
 local rawget = rawget
-local math_type = math.type
+local math_type = compat.math_type
 local str_format = string.format
 local str_sub = string.sub
 local stderr = io.stderr
@@ -148,6 +153,7 @@ end
 
 function _M.new(host)
   local spawn, cond, timer, call = host.spawn, host.cond, host.timer, host.call
+  local send_waits = host.send_waits == true
   local connect, listen = host.connect, host.listen
 
   -- --------------------------------------------------------------------
@@ -291,7 +297,25 @@ function _M.new(host)
     local s, sock, wcond = k.s, k.sock, k.wcond
     while true do
       local out = s:pending()
-      if out then
+      if out and send_waits then
+        -- A host whose sockets only write whole (OpenResty's cosockets):
+        -- the bytes are the socket's from here, so the session counts
+        -- them as sent before the write may wait; what was in them can
+        -- then only end with an answer, a timeout or "connection lost".
+        s:sent(#out)
+        if k.trace then k.tbuf[2] = k.tbuf[2] .. out end
+        if not k.ended then
+          arm(k)
+          if k.trace then trace_flush(k) end
+        end
+        if not sock:send(out) then
+          if not k.ended then
+            s:fail("connection lost")
+            settle(k)
+          end
+          break
+        end
+      elseif out then
         local n = sock:send(out)
         if not n then
           if not k.ended then
@@ -541,7 +565,8 @@ function _M.new(host)
 
   -- The threads hold the link, never this object: a client the program
   -- dropped is collected, and ends its link here.
-  function client_mt:__gc()
+  -- (compat.setgc: also where tables have no __gc, 5.1 and LuaJIT.)
+  local function gc(self)
     local k = self._k
     if k.s then drop(k) end
   end
@@ -551,7 +576,7 @@ function _M.new(host)
     local k = new_link(nil, opts.trace, opts.max_pdu or pdu.max_pdu)
     k.host, k.port, k.system_id, k.sopts = h, port, opts.system_id, sopts
     k.event = client_event
-    return setmetatable({ _k = k }, client_mt)
+    return compat.setgc(setmetatable({ _k = k }, client_mt), gc)
   end
 
   -- --------------------------------------------------------------------

@@ -24,10 +24,11 @@
 -- @module smpp.loop
 
 local backend = require "smpp.backend"
+local compat = require "smpp.compat"
 
 local type = type
 local error = error
-local xpcall = xpcall
+local xpcall = compat.xpcall
 local tostring = tostring
 local pairs = pairs
 local setmetatable = setmetatable
@@ -37,8 +38,8 @@ local co_yield = coroutine.yield
 local co_running = coroutine.running
 local co_status = coroutine.status
 local tb = debug.traceback
-local pack = table.pack
-local unpack = table.unpack
+local pack = compat.pack
+local unpack = compat.unpack
 local stderr = io.stderr
 
 local _M = { _VERSION = "0.1.0" }
@@ -73,12 +74,18 @@ local function from_driver(msg)
   _M.report("callback failed: " .. tostring(msg))
 end
 
--- The backend and its functions, once taken (attach).
-local host, host_now, host_timer, host_run_once
+-- The backend and its functions, once taken (attach). `self_driven`: a
+-- host whose own scheduler runs everything (OpenResty, Tarantool): there
+-- every caller is a thread of the host that can wait by itself on a
+-- condition, and nothing here ever runs the loop.
+local host, host_now, host_timer, host_run_once, self_driven
+-- Self-driven hosts: signalled when the last spawned thread ends (run).
+local idle
 
 local function attach()
   host = backend.get()
   host_now, host_timer, host_run_once = host.now, host.timer, host.run_once
+  self_driven = host.self_driven == true
   host.on_error(from_driver)
 end
 
@@ -131,9 +138,10 @@ local function resume(co, ...)
   end
 end
 
---- True when the running code is a coroutine started by `spawn`.
+--- True when the running code is a coroutine started by `spawn` (on a
+-- self-driven host, any thread: each can wait by itself).
 function _M.in_ours()
-  return ours[co_running()] == true
+  return self_driven or ours[co_running()] == true
 end
 
 --- True while a callback wrapped by `callback` runs.
@@ -194,8 +202,30 @@ end
 --   or `nil, "nothing to wait for"` when the loop ran out of active
 --   watchers first (outside our coroutines; in them, `run` says so)
 function _M.wait(begin, what)
+  if not host then
+    attach()
+  end
   local co = co_running()
   local results
+  if self_driven then
+    -- The host's thread waits on a condition; the result may come before
+    -- it waits (then it does not).
+    if depth > 0 then
+      error(what .. ": cannot block inside a callback; pass a callback", 2)
+    end
+    local c = host.cond()
+    local ok, err, status = begin(function(...)
+      results = pack(...)
+      c:signal()
+    end)
+    if not ok then
+      return nil, err, status
+    end
+    while not results do
+      c:wait()
+    end
+    return unpack(results, 1, results.n)
+  end
   if ours[co] then
     local waiting = false
     local ok, err, status = begin(function(...)
@@ -272,6 +302,24 @@ function _M.spawn(fn, ...)
   if type(fn) ~= "function" then
     error("smpp.spawn: expected a function, got " .. type(fn), 2)
   end
+  if not host then
+    attach()
+  end
+  if self_driven then
+    -- A thread of the host's own (fiber, timer), so that it waits as
+    -- the host's threads do; counted for `run`.
+    live = live + 1
+    return host.spawn(function(...)
+      local ok, err = xpcall(fn, tb, ...)
+      live = live - 1
+      if not ok then
+        _M.report("coroutine failed: " .. tostring(err))
+      end
+      if live == 0 and idle then
+        idle:signal()
+      end
+    end, ...)
+  end
   local co = co_create(fn)
   ours[co] = true
   live = live + 1
@@ -287,6 +335,9 @@ function _M.sleep(s)
   end
   if not host then
     attach()
+  end
+  if self_driven then
+    return host.sleep(s)
   end
   local co = co_running()
   if ours[co] then
@@ -338,6 +389,24 @@ end
 --   wait, to the `on_error` handler); they stay suspended
 -- @treturn[2] string `"nothing to wait for"`
 function _M.run(fn, ...)
+  if not host then
+    attach()
+  end
+  if self_driven then
+    -- The host runs everything already: wait (this thread only) until
+    -- the spawned threads are done, or stop().
+    if fn ~= nil then
+      _M.spawn(fn, ...)
+    end
+    stopping = false
+    idle = idle or host.cond()
+    while live > 0 and not stopping do
+      idle:wait(0.1)
+    end
+    local finished = not stopping
+    stopping = false
+    return finished
+  end
   if ours[co_running()] then
     error("smpp.run: called inside a spawned coroutine; it already runs on the loop", 2)
   end
@@ -361,6 +430,9 @@ end
 --- Make `run` return after the current loop iteration.
 function _M.stop()
   stopping = true
+  if idle then
+    idle:signal()
+  end
 end
 
 --- The loop's cached time, in seconds.

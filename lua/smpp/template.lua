@@ -17,20 +17,21 @@
 
 local core = require "smpp.core"
 local pdu = require "smpp.pdu"
+local compat = require "smpp.compat"
 
 local type = type
 local pairs = pairs
 local tostring = tostring
 local error = error
-local math_type = math.type
-local tointeger = math.tointeger
+local math_type = compat.math_type
+local tointeger = compat.tointeger
 local floor = math.floor
 local huge = math.huge
 local str_format = string.format
 local str_find = string.find
 local str_sub = string.sub
 local str_match = string.match
-local utf8_len = utf8.len
+local utf8_len = compat.utf8_len
 local build_body = core.build_body
 local utf8_to_ucs2 = pdu.utf8_to_ucs2
 

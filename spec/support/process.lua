@@ -7,13 +7,15 @@
 --   sim.port; sim.stop("TERM"); sim.stderr()
 --   local code, out = process.lua('print(require("smpp").backend())')
 
+local compat = require "support.compat"
+
 local M = {}
 
 M.LUA = os.getenv("LUA") or "lua5.4"
 
 do
   local p = io.popen("pwd")
-  M.ROOT = p:read("l")
+  M.ROOT = p:read("*l")
   p:close()
 end
 
@@ -22,7 +24,7 @@ local CLEAN_ENV = "env -u SMPP_HOST -u SMPP_PORT -u SMPP_SYSTEM_ID -u SMPP_PASSW
 
 local function slurp(path)
   local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   os.remove(path)
   return s
@@ -33,7 +35,7 @@ end
 -- stdout and stderr.
 function M.run(cmd, env)
   local out, err = os.tmpname(), os.tmpname()
-  local _, _, code = os.execute(string.format("%s %s %s >%s 2>%s </dev/null", CLEAN_ENV,
+  local _, _, code = compat.execute(string.format("%s %s %s >%s 2>%s </dev/null", CLEAN_ENV,
                                               env or "", cmd, out, err))
   return code, slurp(out), slurp(err)
 end
@@ -47,7 +49,7 @@ function M.lua(code, env)
   local out = os.tmpname()
   local cmd = string.format("%s %s LUA_PATH='%s' LUA_CPATH='%s' timeout 10 %s -e '%s' >%s 2>&1",
                             CLEAN_ENV, env or "", package.path, package.cpath, M.LUA, code, out)
-  local _, _, code_ = os.execute(cmd)
+  local _, _, code_ = compat.execute(cmd)
   return code_, slurp(out)
 end
 
@@ -64,22 +66,22 @@ function M.sim(args, env)
   local cmd = string.format("exec sh -c 'cd /tmp; echo $$; exec %s %s %s %s/bin/smpp-sim "
                             .. "--port 0 %s' 2>%s", CLEAN_ENV, env or "", M.LUA, M.ROOT,
                             args or "", errfile)
-  local p = assert(io.popen(cmd, "r"))
-  local h = { pid = tonumber(p:read("l")) }
-  h.line = p:read("l")
+  local p = compat.popen(cmd)
+  local h = { pid = tonumber(p:read("*l")) }
+  h.line = p:read("*l")
   h.port = h.line and tonumber(h.line:match("^smpp%-sim listening on [%d.]+:(%d+)$"))
   local err
   function h.stderr()
     if err then return err end
     local f = io.open(errfile, "r")
-    local s = f and f:read("a") or ""
+    local s = f and f:read("*a") or ""
     if f then f:close() end
     return s
   end
   function h.stop(sig)
     if err then return nil end
     os.execute(string.format("kill -%s %d", sig or "TERM", h.pid))
-    p:read("a")
+    p:read("*a")
     local ok, how, code = p:close()
     err = slurp(errfile)
     return ok, how, code

@@ -50,8 +50,8 @@ function M.start(scenario)
   -- exec: the popen'd shell becomes the child, so its pid is the server's.
   local cmd = string.format("exec %s %s %s %s", lua, HERE, scenario, record)
   local p = assert(io.popen("echo $$; " .. cmd, "r"))
-  local pid = tonumber(p:read("l"))
-  local line = p:read("l")
+  local pid = tonumber(p:read("*l"))
+  local line = p:read("*l")
   local port = line and tonumber(line:match("^PORT (%d+)$"))
   if not port then
     p:close()
@@ -69,7 +69,7 @@ function M.start(scenario)
   end
   function srv.submits(self)
     -- The pipe ends when the child does: everything it read is recorded.
-    self.pipe:read("a")
+    self.pipe:read("*a")
     local list = {}
     for entry in io.lines(record) do
       local seq, mark = entry:match("^(%d+) (.*)$")
@@ -112,7 +112,8 @@ local function u32(s, i)
 end
 
 local function be32(n)
-  return string.char((n >> 24) & 255, (n >> 16) & 255, (n >> 8) & 255, n & 255)
+  local f = math.floor
+  return string.char(f(n / 16777216) % 256, f(n / 65536) % 256, f(n / 256) % 256, n % 256)
 end
 
 local function pdu(cmd, status, seq, body)

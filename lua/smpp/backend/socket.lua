@@ -18,20 +18,21 @@
 local socket = require "socket"
 local core = require "smpp.core"
 local driver = require "smpp.driver"
+local compat = require "smpp.compat"
 
 local type = type
 local error = error
 local pairs = pairs
 local tostring = tostring
-local xpcall = xpcall
+local xpcall = compat.xpcall
 local select = select
 local tonumber = tonumber
 local setmetatable = setmetatable
-local unpack = table.unpack
+local unpack = compat.unpack
 local co_create = coroutine.create
 local co_resume = coroutine.resume
 local co_yield = coroutine.yield
-local co_running = coroutine.running
+local co_running = compat.running
 local co_status = coroutine.status
 local tb = debug.traceback
 local str_find = string.find

@@ -1,0 +1,250 @@
+--- The receipt store of the OpenResty backend: receipts in a
+-- `lua_shared_dict`, so that a receipt that came on one worker's bind is
+-- found by a `wait_receipt` in any worker.
+--
+-- Made by `smpp.client` when its option `shared_dict` names the dict
+-- (`lua_shared_dict smpp_receipts 10m;` in nginx.conf); without it, the
+-- in-process store (`smpp.receipts`). Same methods as that one (put, find,
+-- wait, wake_all, count, waiters).
+--
+-- Each receipt is kept as a string under "r:<message_id>" for `ttl`
+-- seconds; the dict's size bounds how many (nginx drops the least recently
+-- used when it is full, so size it for the receipts of `ttl` seconds: one
+-- takes about 400 bytes). A final receipt wakes the waiters of its worker
+-- at once; the other workers look for the ids they wait for every POLL
+-- seconds, and only while something waits.
+--
+-- @module smpp.backend.ngx_receipts
+
+local receipts = require "smpp.receipts"
+
+local ngx = ngx
+local type = type
+local pairs = pairs
+local ipairs = ipairs
+local error = error
+local tostring = tostring
+local tonumber = tonumber
+local setmetatable = setmetatable
+local str_sub = string.sub
+local str_find = string.find
+local tbl_concat = table.concat
+local tbl_remove = table.remove
+
+local _M = {}
+local mt = { __index = _M }
+
+-- How often a worker looks in the dict for receipts other workers got.
+local POLL = 0.02
+
+-- ---------------------------------------------------------------------------
+-- A receipt table as a string and back: each key and value length-prefixed
+-- with a type letter (s string, n number, b boolean, t table), so any byte
+-- may appear in a text. Receipts hold nothing else.
+
+local encode_into
+
+local function put_value(buf, v)
+  local tv = type(v)
+  if tv == "string" then
+    buf[#buf + 1] = "s" .. #v .. ":" .. v
+  elseif tv == "number" then
+    local s = tostring(v)
+    buf[#buf + 1] = "n" .. #s .. ":" .. s
+  elseif tv == "boolean" then
+    buf[#buf + 1] = v and "b1:1" or "b1:0"
+  elseif tv == "table" then
+    local inner = {}
+    encode_into(inner, v)
+    local s = tbl_concat(inner)
+    buf[#buf + 1] = "t" .. #s .. ":" .. s
+  else
+    return false
+  end
+  return true
+end
+
+function encode_into(buf, t)
+  for k, v in pairs(t) do
+    local at = #buf
+    if put_value(buf, k) and not put_value(buf, v) then
+      buf[at + 1] = nil -- a key without a value it can keep: neither
+    end
+  end
+end
+
+local function encode(t)
+  local buf = {}
+  encode_into(buf, t)
+  return tbl_concat(buf)
+end
+
+local decode
+
+-- One value at pos: value, next pos; nil on a malformed string.
+local function get_value(s, pos)
+  local tag = str_sub(s, pos, pos)
+  local colon = str_find(s, ":", pos + 1, true)
+  if not colon then return nil end
+  local len = tonumber(str_sub(s, pos + 1, colon - 1))
+  if not len then return nil end
+  local raw = str_sub(s, colon + 1, colon + len)
+  local nxt = colon + len + 1
+  if tag == "s" then return raw, nxt end
+  if tag == "n" then return tonumber(raw), nxt end
+  if tag == "b" then return raw == "1", nxt end
+  if tag == "t" then return decode(raw), nxt end
+  return nil
+end
+
+function decode(s)
+  local t, pos, len = {}, 1, #s
+  while pos <= len do
+    local k, v
+    k, pos = get_value(s, pos)
+    if k == nil then return nil end
+    v, pos = get_value(s, pos)
+    if v == nil then return nil end
+    t[k] = v
+  end
+  return t
+end
+
+_M.encode, _M.decode = encode, decode
+
+-- ---------------------------------------------------------------------------
+-- The store.
+
+--- A store on the dict `opts.shared_dict`, or the in-process one without.
+function _M.new(opts)
+  local name = opts.shared_dict
+  if name == nil then
+    return receipts.new(opts)
+  end
+  local dict = ngx.shared[name]
+  if not dict then
+    error("smpp.client: shared_dict '" .. tostring(name) .. "': no such lua_shared_dict in"
+      .. " nginx.conf (lua_shared_dict " .. tostring(name) .. " 10m;)", 3)
+  end
+  return setmetatable({
+    dict = dict, keep = opts.keep or 10000, ttl = opts.ttl or 600,
+    now = opts.now, timer = opts.timer,
+    list = {}, nwaiters = 0, polling = false,
+  }, mt)
+end
+
+local function key(id)
+  return "r:" .. id
+end
+
+-- Every waiter for id gets (r, err); detached first.
+local function wake(self, id, r, err)
+  local list = self.list[id]
+  if not list then return end
+  self.list[id] = nil
+  self.nwaiters = self.nwaiters - #list
+  for _, w in ipairs(list) do
+    if w.timer then w.timer:stop() end
+    w.done(r, err)
+  end
+end
+
+function _M:put(r)
+  local id = r.message_id
+  if type(id) ~= "string" or id == "" then return end
+  if self.keep > 0 then
+    -- A full dict drops its least recently used entries (forcible): the
+    -- oldest receipts go, as in the in-process store.
+    local ok, err = self.dict:set(key(id), encode(r), self.ttl > 0 and self.ttl or 0)
+    if not ok then
+      ngx.log(ngx.ERR, "smpp: shared_dict: receipt for ", id, " not kept: ", tostring(err))
+    end
+  end
+  if r.final then wake(self, id, r) end
+end
+
+function _M:find(id)
+  local s = self.dict:get(key(id))
+  if not s then return nil end
+  local r = decode(s)
+  if r and r.final then return r end
+end
+
+-- While something waits: look in the dict for each id waited for.
+local function poll(self)
+  self.polling = false
+  if self.nwaiters == 0 then return end
+  for id in pairs(self.list) do
+    local r = self:find(id)
+    if r then wake(self, id, r) end
+  end
+  if self.nwaiters > 0 then
+    self.polling = true
+    self.timer(POLL, function() poll(self) end)
+  end
+end
+
+function _M:wait(id, timeout, done)
+  local w = { done = done }
+  local list = self.list[id]
+  if not list then
+    list = {}
+    self.list[id] = list
+  end
+  list[#list + 1] = w
+  self.nwaiters = self.nwaiters + 1
+  if timeout then
+    w.timer = self.timer(timeout, function()
+      w.timer:stop()
+      local l = self.list[id]
+      for i = 1, l and #l or 0 do
+        if l[i] == w then
+          tbl_remove(l, i)
+          self.nwaiters = self.nwaiters - 1
+          if #l == 0 then self.list[id] = nil end
+          break
+        end
+      end
+      done(nil, "timeout")
+    end)
+  end
+  if not self.polling then
+    self.polling = true
+    self.timer(POLL, function() poll(self) end)
+  end
+  return true
+end
+
+--- The client closed for good. Receipts still reach the dict through the
+-- other workers' binds, so a wait with a time limit goes on until then (a
+-- reload's old worker answers its requests with their receipts); one
+-- without a limit ends now with `err`.
+function _M:wake_all(err)
+  for id, list in pairs(self.list) do
+    local kept = {}
+    for _, w in ipairs(list) do
+      if w.timer then
+        kept[#kept + 1] = w
+      else
+        self.nwaiters = self.nwaiters - 1
+        w.done(nil, err)
+      end
+    end
+    self.list[id] = #kept > 0 and kept or nil
+  end
+end
+
+--- Receipts in the dict now (all workers'): a walk of its keys, for stats.
+function _M:count()
+  local n = 0
+  for _, k in ipairs(self.dict:get_keys(0)) do
+    if str_sub(k, 1, 2) == "r:" then n = n + 1 end
+  end
+  return n
+end
+
+function _M:waiters()
+  return self.nwaiters
+end
+
+return _M
