@@ -42,6 +42,7 @@ build = {
     ["smpp.client"] = "lua/smpp/client.lua",
     ["smpp.receipts"] = "lua/smpp/receipts.lua",
     ["smpp.histogram"] = "lua/smpp/histogram.lua",
+    ["smpp.timers"] = "lua/smpp/timers.lua",
     ["smpp.pool"] = "lua/smpp/pool.lua",
     ["smpp.template"] = "lua/smpp/template.lua",
     ["smpp.loop"] = "lua/smpp/loop.lua",

@@ -65,7 +65,9 @@ rate=$(sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p' "$tmp/wrk.out")
 printf '%-22s %10s %8s %12.0f %18.1f %16.1f\n' "openresty (HTTP+SMPP)" "$reqs" "$secs" "$rate" \
   "$(echo "($w1 - $w0) * 1000000 / $hz / $reqs" | bc -l)" \
   "$(echo "($s1 - $s0) * 1000000 / $hz / $reqs" | bc -l)"
-[ -z "$bad" ] || echo "non-2xx answers: $bad"
+[ -z "$bad" ] || echo "non-2xx answers: $bad (must be none)"
+grep -h "Socket errors" "$tmp/wrk.out" || true
+echo "errors in nginx's log: $(grep -c '\[error\]\|callback failed' "$tmp/logs/error.log") (must be 0)"
 ev=$(cat "$tmp/cpu.ev"); tt=$(cat "$tmp/cpu.tarantool")
 echo "tarantool / ev client CPU per message: $(echo "$tt / $ev" | bc -l | cut -c1-4) (target <= 2)"
 smpp=$(echo "($w1 - $w0) * 1000000 / $hz / $reqs - $http" | bc -l)

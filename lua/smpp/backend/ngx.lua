@@ -14,9 +14,14 @@
 --   `ngx.semaphore`: it yields that request only.
 -- * A cosocket writes whole (its send waits until all is taken): the
 --   driver counts the bytes as sent when it hands them over (`send_waits`).
--- * A reload or a quit runs every pending timer at once, "premature": the
---   first such run closes every client of the worker gracefully (unbind),
---   and no client reconnects from then on (`exiting`).
+-- * Timers are a heap served by one background thread per worker (the
+--   ticker), not one nginx timer each: those stay pending until they fire,
+--   stopped or not, and lua_max_pending_timers would refuse them.
+-- * A reload or a quit runs every pending nginx timer at once,
+--   "premature" (the ticker keeps one to hear of it; it also looks every
+--   second): every client of the worker is closed gracefully (unbind), no
+--   client reconnects from then on (`exiting`), and the ticker serves the
+--   timers left (a wait's time limit) before the worker goes.
 --
 -- There is no SMPP server here: run the simulator in its own process.
 --
@@ -98,9 +103,8 @@ function B.call(fn, ...)
 end
 
 -- ---------------------------------------------------------------------------
--- The worker's end. nginx runs pending timers "premature" on reload and
--- quit; the first one closes every link of the worker (graceful: unbind),
--- before any other timer's work runs.
+-- The worker's end (reload, quit): every link of the worker closes
+-- gracefully (unbind), once.
 
 local exiting = false
 local links = setmetatable({}, { __mode = "k" })
@@ -172,60 +176,81 @@ function B.cond()
   return setmetatable({ sema = semaphore.new(0) }, cond_mt)
 end
 
-local timer_mt = {}
-timer_mt.__index = timer_mt
+-- Timers: smpp.timers' heap, served by one background thread per worker
+-- (the ticker). nginx's own timers each cost a fake request and stay
+-- pending until they fire, stopped or not: at thousands of requests a
+-- second, their time limits would soon reach lua_max_pending_timers (1024)
+-- and be refused. The ticker sleeps on a semaphore until the first timer
+-- is due; a timer that comes earlier wakes it. Functions the timers run
+-- (and threads they spawn) run in the ticker's background timer.
 
-function timer_mt:stop()
-  if self.stopped then return end
-  self.stopped = true
-  -- A timer that is a thread (see below) waits on its semaphore: end it.
-  if self.sema then self.sema:post(1) end
-end
+local timers = require("smpp.timers").new(now)
+local tick = semaphore.new(0)
+local ticker_on = false
+local ticker_wakes_at  -- while the ticker sleeps: when it looks next
+-- The ticker looks whether the worker exits at least this often.
+local EXIT_POLL = 1
+-- The shortest sleep: a shorter one would not yield at all (nginx counts
+-- milliseconds).
+local MIN_SLEEP = 0.001
 
--- A timer as a light thread of the running background thread: how timers
--- go on while the worker exits, when nginx makes no new ones.
-local function thread_timer(t, after, fn)
-  t.sema = semaphore.new(0)
-  local co, err = thread_spawn(function()
-    ours[co_running()] = true
-    if after > 0 then t.sema:wait(after) end
-    if t.stopped then return end
-    t.stopped = true
-    B.call(fn)
-  end)
-  return co, err
-end
-
---- One-shot timer. Its function runs in a background timer of its own
--- (which may spawn threads: they live in it).
-function B.timer(after, fn)
-  after = after > 0 and after or 0
-  local t = setmetatable({ stopped = false }, timer_mt)
-  local at = now() + after
-  local ok, err = timer_at(after, function(premature)
-    ours[co_running()] = true
-    if premature then
-      on_exit()
-      -- nginx runs every pending timer at once when the worker exits: a
-      -- timer with time left (a wait_receipt's limit, say) must not fire
-      -- early; it goes on as a thread of this timer for what is left.
-      local left = at - now()
-      if left > 0 and not t.stopped then
-        thread_timer(t, left, fn)
-        return
-      end
+local function ticker()
+  ours[co_running()] = true
+  while true do
+    timers:run_due(B.call)
+    if not exiting and ngx.worker.exiting() then on_exit() end
+    local first = timers:next_at()
+    -- Exiting, with nothing left to do: let the worker go.
+    if exiting and not first then break end
+    local wait = first and first - now() or EXIT_POLL
+    if wait > EXIT_POLL then wait = EXIT_POLL end
+    if wait > 0 then
+      if wait < MIN_SLEEP then wait = MIN_SLEEP end
+      ticker_wakes_at = now() + wait
+      tick:wait(wait)
+      ticker_wakes_at = nil
     end
-    if t.stopped then return end
-    t.stopped = true
-    B.call(fn)
+  end
+  ticker_on = false
+end
+
+-- nginx runs pending timers early when the worker exits: this one tells
+-- the ticker at once (and re-arms itself once a day otherwise).
+local function sentinel(premature)
+  if premature then
+    on_exit()
+    tick:post(1)
+  else
+    timer_at(86400, sentinel)
+  end
+end
+
+local function start_ticker()
+  ticker_on = true
+  local ok, err = timer_at(0, function(premature)
+    if premature then on_exit() end
+    ticker()
   end)
-  if not ok and err == "process exiting" and ours[co_running()] then
-    ok, err = thread_timer(t, after, fn)
+  if not ok and ours[co_running()] then
+    -- nginx makes no new timers while the worker exits: a thread then.
+    ok, err = thread_spawn(ticker)
   end
   if not ok then
-    -- lua_max_pending_timers reached: a timer that never fires would
-    -- leave a wait hanging; say so where it was asked for.
-    error("smpp: ngx.timer.at: " .. tostring(err), 2)
+    ticker_on = false
+    error("smpp: cannot start the timer thread: " .. tostring(err), 3)
+  end
+  timer_at(86400, sentinel)
+end
+
+--- One-shot timer: `fn()` after `after` seconds, in the ticker's thread;
+-- `t:stop()` and it never runs.
+function B.timer(after, fn)
+  local t = timers:add(after, fn)
+  if not ticker_on then
+    start_ticker()
+  elseif ticker_wakes_at and t.at < ticker_wakes_at then
+    ticker_wakes_at = nil -- one wake is enough
+    tick:post(1)
   end
   return t
 end

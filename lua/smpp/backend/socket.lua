@@ -95,86 +95,14 @@ function B.call(fn, ...)
 end
 
 -- ---------------------------------------------------------------------------
--- Timers: a binary heap on (at, seq), each timer knowing its place so that
--- stop is O(log n).
+-- Timers: smpp.timers' heap, served by run_once.
 
-local heap, nheap, seq = {}, 0, 0
-
-local function less(a, b)
-  return a.at < b.at or (a.at == b.at and a.seq < b.seq)
-end
-
-local function place(t, i)
-  heap[i] = t
-  t.i = i
-end
-
-local function up(i)
-  local t = heap[i]
-  while i > 1 do
-    local p = (i - i % 2) / 2
-    if not less(t, heap[p]) then break end
-    place(heap[p], i)
-    i = p
-  end
-  place(t, i)
-end
-
-local function down(i)
-  local t = heap[i]
-  while true do
-    local c = 2 * i
-    if c > nheap then break end
-    if c < nheap and less(heap[c + 1], heap[c]) then c = c + 1 end
-    if not less(heap[c], t) then break end
-    place(heap[c], i)
-    i = c
-  end
-  place(t, i)
-end
-
-local function heap_remove(t)
-  local i = t.i
-  t.i = nil
-  local last = heap[nheap]
-  heap[nheap] = nil
-  nheap = nheap - 1
-  if last ~= t then
-    place(last, i)
-    up(i)
-    down(last.i)
-  end
-end
-
-local timer_mt = {}
-timer_mt.__index = timer_mt
-
---- Stop the timer; it will not fire. Idempotent.
-function timer_mt:stop()
-  if self.i then
-    heap_remove(self)
-  end
-end
-
-function timer_mt:__tostring()
-  return str_format("smpp.socket.timer(%s)", self.i and "active" or "stopped")
-end
+local timers = require("smpp.timers").new(now)
 
 --- A one-shot timer: `fn()` runs from the loop `after` seconds from now.
 -- @treturn table with `stop()`
 function B.timer(after, fn)
-  if type(after) ~= "number" or after ~= after or after < 0 then
-    error("timer: seconds >= 0 expected, got " .. tostring(after), 2)
-  end
-  if type(fn) ~= "function" then
-    error("timer: function expected, got " .. type(fn), 2)
-  end
-  seq = seq + 1
-  local t = setmetatable({ at = now() + after, seq = seq, fn = fn }, timer_mt)
-  nheap = nheap + 1
-  place(t, nheap)
-  up(nheap)
-  return t
+  return timers:add(after, fn)
 end
 
 -- ---------------------------------------------------------------------------
@@ -476,15 +404,6 @@ local function run_ready()
   end
 end
 
-local function run_timers()
-  local t = now()
-  while nheap > 0 and heap[1].at <= t do
-    local tm = heap[1]
-    heap_remove(tm)
-    B.call(tm.fn)
-  end
-end
-
 local function keys(set)
   local list, n = {}, 0
   for s in pairs(set) do
@@ -502,12 +421,14 @@ end
 function B.run_once(block)
   run_ready()
   local busy = rhead <= rtail
-  if nwaiting == 0 and nheap == 0 and not busy then
+  local ntimers = timers:count()
+  if nwaiting == 0 and ntimers == 0 and not busy then
     return false
   end
   local timeout = 0
   if block ~= false and not busy then
-    timeout = nheap > 0 and heap[1].at - now() or nil
+    local first = timers:next_at()
+    timeout = first and first - now()
     if timeout and timeout < 0 then timeout = 0 end
   end
   if nwaiting > 0 then
@@ -523,9 +444,9 @@ function B.run_once(block)
   elseif timeout and timeout > 0 then
     sleep(timeout)
   end
-  run_timers()
+  timers:run_due(B.call)
   run_ready()
-  return nwaiting > 0 or nheap > 0 or rhead <= rtail
+  return nwaiting > 0 or timers:count() > 0 or rhead <= rtail
 end
 
 local d = driver.new(B)
