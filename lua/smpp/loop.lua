@@ -81,6 +81,8 @@ end
 local host, host_now, host_timer, host_run_once, self_driven
 -- Self-driven hosts: signalled when the last spawned thread ends (run).
 local idle
+-- Self-driven hosts: conditions of waits that ended, for the next ones.
+local conds, nconds, MAX_CONDS = {}, 0, 64
 
 local function attach()
   host = backend.get()
@@ -213,16 +215,30 @@ function _M.wait(begin, what)
     if depth > 0 then
       error(what .. ": cannot block inside a callback; pass a callback", 2)
     end
-    local c = host.cond()
+    -- Conditions are reused: `done` runs once, so none is signalled
+    -- after its wait is over (and a signal with no waiter leaves nothing).
+    local c = conds[nconds]
+    if c then
+      conds[nconds] = nil
+      nconds = nconds - 1
+    else
+      c = host.cond()
+    end
     local ok, err, status = begin(function(...)
       results = pack(...)
       c:signal()
     end)
+    if ok then
+      while not results do
+        c:wait()
+      end
+    end
+    if nconds < MAX_CONDS then
+      nconds = nconds + 1
+      conds[nconds] = c
+    end
     if not ok then
       return nil, err, status
-    end
-    while not results do
-      c:wait()
     end
     return unpack(results, 1, results.n)
   end

@@ -31,11 +31,12 @@ end
 
 -- n requests, `par` at a time, codes from `first`; answers in dir/r<i>.json.
 -- In the background with `bg`: returns the shell's pid file to wait on.
-local function batch(dir, first, n, bg)
+local function batch(dir, first, n, bg, wait)
   os.execute("mkdir -p " .. dir)
   local cmd = string.format("curl -s -Z --parallel-max 50 -m 30 -w '%%{http_code}\\n' "
-    .. "'http://127.0.0.1:%d/otp?to=%%2B6598765432&template=otp-login&code=[%d-%d]&wait=5' "
-    .. "-o '%s/r#1.json' > %s/codes.txt 2>&1", HTTP_PORT, first, first + n - 1, dir, dir)
+    .. "'http://127.0.0.1:%d/otp?to=%%2B6598765432&template=otp-login&code=[%d-%d]&wait=%d' "
+    .. "-o '%s/r#1.json' > %s/codes.txt 2>&1", HTTP_PORT, first, first + n - 1, wait or 5, dir,
+    dir)
   if bg then
     os.execute("(" .. cmd .. "; echo done > " .. dir .. "/finished) &")
     return
@@ -142,6 +143,19 @@ describe("OpenResty: examples/openresty/run, two workers, the real simulator", f
     local stats = get("/stats")
     assert.matches('"receipts_twice":0', stats)
     assert.is_true(tonumber(stats:match('"receipts_all_workers":(%d+)')) >= 1000, stats)
+  end)
+
+  it("keeps more waits' time limits than nginx keeps timers (1024 a worker)", function()
+    -- 2 500 requests each waiting up to 60 s, in 10 s: were each limit an
+    -- nginx timer, pending until it fires, a worker would hold over 1 024.
+    local dir = prefix .. "/b0"
+    batch(dir, 1, 2500, false, 60)
+    local t = answers(dir, 1, 2500)
+    assert.same({}, t.bad)
+    assert.same({}, t.errors)
+    assert.equal(2500, t.delivered)
+    local log = read(prefix .. "/logs/error.log") or ""
+    assert.is_nil(log:match("%[error%][^\n]*"), "nginx's error log")
   end)
 
   it("says why a submit was refused, and what a request got wrong", function()
