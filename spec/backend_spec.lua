@@ -196,3 +196,39 @@ describe("smpp.backend.socket's loop", function()
     end
   end)
 end)
+
+describe("a backend's receipt store", function()
+  it("that fails ends the wait at once, saying so, instead of leaving it waiting", function()
+    -- The ev backend with a store whose wait raises; receipts come 0.3 s
+    -- late so that send_otp has to wait.
+    local code, out = run_in("", [[
+      local smpp = require "smpp"
+      local receipts = require "smpp.receipts"
+      local ev = require "smpp.backend.ev"
+      local b = setmetatable({ name = "failing-store" }, { __index = ev })
+      function b.receipts(opts)
+        local s = receipts.new(opts)
+        function s.wait() error("no room") end
+        return s
+      end
+      smpp.use(b)
+      local sim = assert(smpp.simulator { port = 0, receipt_delay = 0.3 })
+      local c = smpp.client { host = "127.0.0.1", port = sim:port(), system_id = "test",
+                              password = "secret" }
+      local logs = {}
+      c:on_log(function(level, msg) logs[#logs + 1] = level .. " " .. msg end)
+      assert(c:bind())
+      local r = assert(c:send_otp { to = "+6598765432", template = "otp-login", code = "1",
+                                    wait_receipt = 5 })
+      print("id", r.message_id ~= nil, "receipt_err", r.receipt_err)
+      local w, err = c:wait_receipt(r.message_id, 5)
+      print("wait", tostring(w), err)
+      local logged = table.concat(logs, "|"):match("error receipt store failed: [^|]*no room")
+      print("logged", logged ~= nil)
+      c:close(); sim:close()]])
+    assert.equal(0, code, out)
+    assert.matches("id\ttrue\treceipt_err\treceipt store: [^\n]*no room", out)
+    assert.matches("wait\tnil\treceipt store: [^\n]*no room", out)
+    assert.matches("logged\ttrue", out)
+  end)
+end)

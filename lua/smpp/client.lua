@@ -535,7 +535,14 @@ local function begin_wait(st, id, timeout)
     if not acct.bind_called then
       return nil, NOT_BOUND
     end
-    return acct.rx:wait(id, timeout, done)
+    -- A store that raises (a backend's, say) must not leave the caller
+    -- waiting for ever: the wait ends now, saying why.
+    local ok, res, err = pcall(acct.rx.wait, acct.rx, id, timeout, done)
+    if not ok then
+      log(st, "error", "receipt store failed: " .. tostring(res))
+      return nil, "receipt store: " .. tostring(res)
+    end
+    return res, err
   end
 end
 
