@@ -1204,3 +1204,79 @@ describe("ev.client against core.session", function()
     end
   end)
 end)
+
+describe("ev.client pipelining", function()
+  it("writes what its callbacks queue before it has handled a whole window of answers", function()
+    -- A peer in this process (LuaSocket): it answers 100 submits in one
+    -- write; each answer's callback submits one more. Were the client to
+    -- write only once it handled all 100, nothing would have reached the
+    -- peer while the callbacks run.
+    local socket = require "socket"
+    local pdu = require "smpp.pdu"
+    local srv = assert(socket.bind("127.0.0.1", 0))
+    local _, port = srv:getsockname()
+    srv:settimeout(0)
+    local c = ev.client { port = tonumber(port), system_id = "a", password = "b", window = 100 }
+    local bound
+    assert(c:bind(function(ok) bound = ok end))
+    local conn
+    wait(function() conn = conn or srv:accept(); return conn ~= nil end)
+    conn:settimeout(0)
+    local inbuf = ""
+    -- Whole PDUs the peer has received so far (non-blocking).
+    local function take()
+      local data, _, partial = conn:receive(65536)
+      inbuf = inbuf .. (data or partial or "")
+      local got = {}
+      while true do
+        local len = pdu.frame(inbuf, 1)
+        if not len or len == 0 then break end
+        got[#got + 1] = assert(pdu.decode(inbuf:sub(1, len)))
+        inbuf = inbuf:sub(len + 1)
+      end
+      return got
+    end
+    local bind_seq
+    wait(function()
+      local got = take()
+      if got[1] then bind_seq = got[1].sequence_number end
+      return bind_seq ~= nil
+    end)
+    conn:send(pdu.encode { command = "bind_transceiver_resp", sequence_number = bind_seq,
+                           system_id = "sim" })
+    wait(function() return bound end)
+    local fields = { destination_addr = "+6598765432", short_message = ("x"):rep(150) }
+    local handled, first_seen = 0, nil
+    local function on_answer()
+      handled = handled + 1
+      -- Has anything this drain queued reached the peer yet?
+      if not first_seen and handled < 100 then
+        local data, _, partial = conn:receive(65536)
+        local bytes = data or partial or ""
+        if #bytes > 0 then
+          first_seen = handled
+          inbuf = inbuf .. bytes
+        end
+      end
+      if handled <= 100 then c:submit(fields, function() end) end
+    end
+    for _ = 1, 100 do assert(c:submit(fields, on_answer)) end
+    local seqs = {}
+    wait(function()
+      for _, p in ipairs(take()) do seqs[#seqs + 1] = p.sequence_number end
+      return #seqs == 100
+    end)
+    local answers = {}
+    for i = 1, 100 do
+      answers[i] = pdu.encode { command = "submit_sm_resp", sequence_number = seqs[i],
+                                message_id = "m" .. i }
+    end
+    assert(conn:send(table.concat(answers)))
+    wait(function() return handled == 100 end)
+    assert.is_not_nil(first_seen, "nothing reached the peer before the window was handled")
+    assert.is_true(first_seen < 100)
+    c:close()
+    conn:close()
+    srv:close()
+  end)
+end)

@@ -35,6 +35,13 @@
  * the others; the socket stays readable and the loop comes back. */
 #define LEV_READS_PER_WAKEUP 8
 #define LEV_READ_WANT 16384
+/* While a drain hands out events, write as soon as this much output is
+ * pending (the answers and new submits its callbacks queued) instead of
+ * once at its end: the peer then works on the first of a window while we
+ * handle the rest, rather than the two sides taking turns. Small enough
+ * to start the peer early, large enough that a write carries a few dozen
+ * PDUs (1 KB writes measured slower). */
+#define LEV_FLUSH_AT 4096
 
 static void link_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void link_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
@@ -628,8 +635,13 @@ static void link_drain(lua_State *L, lev_link *k)
             link_end(L, k);
             break;
         }
-        /* No write here: what the callbacks queued goes out in one write
-         * when the drain is over (link_settle). */
+        /* What the callbacks queued goes out when the drain is over
+         * (link_settle), or now once LEV_FLUSH_AT bytes wait. A failed
+         * write fails the session: its results come next in this loop. */
+        size_t pending = 0;
+        if (k->depth == 1 && smpp_session_pending(k->s, &pending) != NULL &&
+            pending >= LEV_FLUSH_AT)
+            (void)link_flush(k);
     }
     k->depth--;
     lua_settop(L, top);

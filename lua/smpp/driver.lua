@@ -31,9 +31,10 @@
 -- session has pending in one send (as much as the socket takes). Every
 -- path that touched the session ends in `settle`: hand out the session's
 -- events (callbacks run there, in the order the session gives them), arm
--- one timer at the session's deadline, wake the writer. So what the callbacks of one wakeup queue
--- leaves in one write, as with smpp.ev. The session's clock is core.now(),
--- whatever the host's.
+-- one timer at the session's deadline, wake the writer. So what the
+-- callbacks of one wakeup queue leaves in one write (smpp.ev also writes
+-- each 4 KB within a wakeup). The session's clock is core.now(), whatever
+-- the host's.
 --
 -- @module smpp.driver
 
