@@ -285,21 +285,31 @@ end
 -- @treturn[2] nil
 -- @treturn[2] string err when the operation could not start (`cb` is then
 --   never called)
+-- What `callback(fn)(...)` does, without a wrapper made per call: async
+-- runs once per submit.
+local function call_back(fn, ...)
+  depth = depth + 1
+  local ok, err = xpcall(fn, tb, ...)
+  depth = depth - 1
+  if not ok then
+    _M.report("callback failed: " .. tostring(err))
+  end
+end
+
 function _M.async(begin, cb)
   if not host then
     attach()
   end
-  cb = _M.callback(cb)
   local returned = false
   local ok, err, status = begin(function(...)
     if returned then
-      return cb(...)
+      return call_back(cb, ...)
     end
     local args = pack(...)
     local t
     t = host_timer(0, function()
       t:stop()
-      cb(unpack(args, 1, args.n))
+      call_back(cb, unpack(args, 1, args.n))
     end)
   end)
   returned = true

@@ -127,9 +127,10 @@ end
 -- @tparam string id
 -- @treturn table|nil
 function _M:find(id)
-  prune(self, self.now())
+  -- Called a few times a message: its entry's own age says whether it is
+  -- still kept (put prunes the rest).
   local e = self.kept[id]
-  if e and e.r.final then
+  if e and e.r.final and self.now() - e.at <= self.ttl then
     return e.r
   end
 end
@@ -191,6 +192,7 @@ end
 --- Receipts kept now.
 -- @treturn integer
 function _M:count()
+  prune(self, self.now())
   return self.nkept
 end
 
