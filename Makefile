@@ -151,7 +151,8 @@ HOST_PACKAGES := nginx libnginx-mod-http-ndk libnginx-mod-http-lua tarantool cur
 hosts: deps
 	$(call apt_ensure,$(HOST_PACKAGES))
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/luajit \
-	  "LUA_CFLAGS=$$($(PKG_CONFIG) --cflags luajit)" $(BUILD)/luajit/smpp/core.so >/dev/null
+	  "LUA_CFLAGS=$$($(PKG_CONFIG) --cflags luajit)" $(BUILD)/luajit/smpp/core.so \
+	  $(BUILD)/luajit/smpp/ev.so >/dev/null
 	$(BUSTED) --lua=$(LUA) --pattern=_test spec/hosts/openresty_test.lua
 	@out=$$(timeout 120 tarantool spec/hosts/tarantool_tap.lua 2>$(BUILD)/tarantool_tap.err); \
 	  rc=$$?; echo "$$out"; \
@@ -168,7 +169,8 @@ hosts: deps
 bench-hosts: all
 	$(call apt_ensure,$(HOST_PACKAGES) wrk bc)
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/luajit \
-	  "LUA_CFLAGS=$$($(PKG_CONFIG) --cflags luajit)" $(BUILD)/luajit/smpp/core.so >/dev/null
+	  "LUA_CFLAGS=$$($(PKG_CONFIG) --cflags luajit)" $(BUILD)/luajit/smpp/core.so \
+	  $(BUILD)/luajit/smpp/ev.so >/dev/null
 	LUA=$(LUA) sh bench/hosts.sh
 
 # libFuzzer targets, each run for FUZZ_SECONDS (bounded).

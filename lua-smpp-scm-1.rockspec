@@ -49,6 +49,7 @@ build = {
     ["smpp.compat"] = "lua/smpp/compat.lua",
     ["smpp.backend"] = "lua/smpp/backend.lua",
     ["smpp.backend.ev"] = "lua/smpp/backend/ev.lua",
+    ["smpp.backend.errors"] = "lua/smpp/backend/errors.lua",
     -- LuaSocket's backend: needs LuaSocket (Debian's lua-socket, or the
     -- luasocket rock), which only this backend loads.
     ["smpp.backend.socket"] = "lua/smpp/backend/socket.lua",

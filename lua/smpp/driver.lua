@@ -289,51 +289,43 @@ function _M.new(host)
     if k.wcond then k.wcond:signal() end
   end
 
-  -- The writer thread: everything pending in one send, then wait.
+  -- The first n bytes of out left the session: they now wait for their
+  -- answers (a deadline) and show in the trace before the peer's next PDU.
+  local function sent(k, out, n)
+    k.s:sent(n)
+    if k.trace then k.tbuf[2] = k.tbuf[2] .. str_sub(out, 1, n) end
+    if not k.ended then
+      arm(k)
+      if k.trace then trace_flush(k) end
+    end
+  end
+
   -- The writer thread. It writes only what the socket takes at once and
   -- asks the session again after every wait: a request whose outcome came
   -- while the socket was full (its response timeout, a close) is taken out
-  -- of the output by the session, and must not leave after it.
+  -- of the output by the session, and must not leave after it. A host
+  -- whose sockets only write whole (send_waits: OpenResty's cosockets)
+  -- gets all of it, counted as sent before the write may wait; what was
+  -- in it can then only end with an answer, a timeout or "connection lost".
   local function writer(k)
     local s, sock, wcond = k.s, k.sock, k.wcond
     while true do
       local out = s:pending()
-      if out and send_waits then
-        -- A host whose sockets only write whole (OpenResty's cosockets):
-        -- the bytes are the socket's from here, so the session counts
-        -- them as sent before the write may wait; what was in them can
-        -- then only end with an answer, a timeout or "connection lost".
-        s:sent(#out)
-        if k.trace then k.tbuf[2] = k.tbuf[2] .. out end
-        if not k.ended then
-          arm(k)
-          if k.trace then trace_flush(k) end
+      if out then
+        local n
+        if send_waits then
+          sent(k, out, #out)
+          n = sock:send(out)
+        else
+          n = sock:send(out)
+          if n and n > 0 then sent(k, out, n) end
         end
-        if not sock:send(out) then
-          if not k.ended then
-            s:fail("connection lost")
-            settle(k)
-          end
-          break
-        end
-      elseif out then
-        local n = sock:send(out)
         if not n then
           if not k.ended then
             s:fail("connection lost")
             settle(k)
           end
           break
-        end
-        if n > 0 then
-          s:sent(n)
-          if k.trace then k.tbuf[2] = k.tbuf[2] .. str_sub(out, 1, n) end
-          if not k.ended then
-            -- What was sent now waits for its answer: a deadline.
-            arm(k)
-            -- And shows in the trace now, before the peer's next PDU.
-            if k.trace then trace_flush(k) end
-          end
         end
         if n < #out then
           k.writer_busy = true

@@ -151,6 +151,17 @@ function _M.in_callback()
   return depth > 0
 end
 
+-- Run fn(...) as a callback of the loop (see `callback`); async calls it
+-- directly, with no wrapper made per call.
+local function call_back(fn, ...)
+  depth = depth + 1
+  local ok, err = xpcall(fn, tb, ...)
+  depth = depth - 1
+  if not ok then
+    _M.report("callback failed: " .. tostring(err))
+  end
+end
+
 --- Wrap a function the loop will call, so that its errors are reported
 -- (with traceback) instead of reaching the C driver, and so that a blocking
 -- call inside it is caught (running the loop from inside one of its own
@@ -159,12 +170,7 @@ end
 -- @treturn function
 function _M.callback(fn)
   return function(...)
-    depth = depth + 1
-    local ok, err = xpcall(fn, tb, ...)
-    depth = depth - 1
-    if not ok then
-      _M.report("callback failed: " .. tostring(err))
-    end
+    return call_back(fn, ...)
   end
 end
 
@@ -285,17 +291,6 @@ end
 -- @treturn[2] nil
 -- @treturn[2] string err when the operation could not start (`cb` is then
 --   never called)
--- What `callback(fn)(...)` does, without a wrapper made per call: async
--- runs once per submit.
-local function call_back(fn, ...)
-  depth = depth + 1
-  local ok, err = xpcall(fn, tb, ...)
-  depth = depth - 1
-  if not ok then
-    _M.report("callback failed: " .. tostring(err))
-  end
-end
-
 function _M.async(begin, cb)
   if not host then
     attach()

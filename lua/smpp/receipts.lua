@@ -25,6 +25,7 @@
 local type = type
 local ipairs = ipairs
 local pairs = pairs
+local next = next
 local error = error
 local tostring = tostring
 local setmetatable = setmetatable
@@ -172,21 +173,41 @@ function _M:wait(id, timeout, done)
   return true
 end
 
---- End every wait with `done(nil, err)` (the client closed for good).
+--- End every wait with `done(nil, err)` (the client closed for good);
+-- with `keep_timed`, only those without a time limit (a store whose
+-- receipts may still come another way lets the others run to their end).
 -- @tparam string err
-function _M:wake_all(err)
+-- @tparam[opt] boolean keep_timed
+function _M:wake_all(err, keep_timed)
   -- Detached first: a waiter that waits again joins the new list.
   local all = self.list
   self.list = {}
   self.nwaiters = 0
-  for _, list in pairs(all) do
+  for id, list in pairs(all) do
     for _, w in ipairs(list) do
-      if w.timer then
-        w.timer:stop()
+      if keep_timed and w.timer then
+        local l = self.list[id]
+        if not l then
+          l = {}
+          self.list[id] = l
+        end
+        l[#l + 1] = w
+        self.nwaiters = self.nwaiters + 1
+      else
+        if w.timer then
+          w.timer:stop()
+        end
+        w.done(nil, err)
       end
-      w.done(nil, err)
     end
   end
+end
+
+--- The message_ids calls wait for now: an iterator (for a store that also
+-- looks for their receipts elsewhere). A receipt `put` meanwhile may end
+-- the wait of the id at hand.
+function _M:waiting_ids()
+  return next, self.list, nil
 end
 
 --- Receipts kept now.

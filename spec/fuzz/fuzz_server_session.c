@@ -82,15 +82,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             n = ss_peer_pdu(&st, &in, PEER_IDS[(op >> 3) % 16], pdu, sizeof(pdu));
             ss_feed(&st, &in, pdu, n);
             break;
-        case 2: { /* raw bytes */
-            size_t k = ss_u8(&in);
-            if (k > in.n - in.i)
-                k = in.n - in.i;
-            (void)smpp_session_recv(st.s, in.d + in.i, k);
-            st.fed += k;
-            in.i += k;
+        case 2: /* raw bytes */
+            ss_feed_raw(&st, &in);
             break;
-        }
         case 3: /* receipts out */
             for (n = 0; n <= (size_t)(op >> 5); n++)
                 ss_request(&st, SMPP_DELIVER_SM);
@@ -117,10 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ss_write(&st, op >> 3);
             break;
         case 7:
-            if ((op >> 3) == 1)
-                smpp_session_close(st.s, 1, st.now);
-            else if ((op >> 3) == 2)
-                smpp_session_fail(st.s, SMPP_REASON_CONNECTION_LOST, st.now);
+            ss_end_link(&st, op >> 3);
             break;
         }
         ss_drain(&st, &in, on_event);

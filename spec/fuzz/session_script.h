@@ -304,6 +304,27 @@ static void ss_time(ss_state *st, ss_input *in, ss_on_event on_event)
     ss_drain(st, in, on_event);
 }
 
+/* Raw bytes from the script, fed as they are (garbage, torn PDUs). */
+static void ss_feed_raw(ss_state *st, ss_input *in)
+{
+    size_t k = ss_u8(in);
+
+    if (k > in->n - in->i)
+        k = in->n - in->i;
+    (void)smpp_session_recv(st->s, in->d + in->i, k);
+    st->fed += k;
+    in->i += k;
+}
+
+/* The program closes (how 1) or the link fails (how 2); else nothing. */
+static void ss_end_link(ss_state *st, unsigned how)
+{
+    if (how == 1)
+        smpp_session_close(st->s, 1, st->now);
+    else if (how == 2)
+        smpp_session_fail(st->s, SMPP_REASON_CONNECTION_LOST, st->now);
+}
+
 /* A request of the role's kind (submit_sm or deliver_sm) with a token. */
 static void ss_request(ss_state *st, uint32_t id)
 {

@@ -32,19 +32,15 @@ local driver = require "smpp.driver"
 local semaphore = require "ngx.semaphore"
 
 local ngx = ngx
-local type = type
 local error = error
 local pcall = pcall
 local select = select
 local pairs = pairs
 local tostring = tostring
-local xpcall = xpcall
 local setmetatable = setmetatable
 local unpack = unpack or table.unpack -- luacheck: ignore (LuaJIT's global)
-local tb = debug.traceback
 local co_running = coroutine.running
 local str_find = string.find
-local str_sub = string.sub
 local str_format = string.format
 local timer_at = ngx.timer.at
 local thread_spawn = ngx.thread.spawn
@@ -66,41 +62,10 @@ local POLL = 1
 -- ---------------------------------------------------------------------------
 -- Errors of the functions the backend calls: to nginx's error log.
 
-local function default_handler(msg)
-  msg = tostring(msg)
-  local nl = str_find(msg, "\n", 1, true)
-  ngx_log(ERR, "smpp: error in callback: ", nl and str_sub(msg, 1, nl - 1) or msg)
-end
-
-local handler = default_handler
-
-function B.on_error(fn)
-  if fn ~= nil and type(fn) ~= "function" then
-    error("on_error: expected a function or nil, got " .. type(fn), 2)
-  end
-  local prev = handler
-  handler = fn or default_handler
-  return prev ~= default_handler and prev or nil
-end
-
-local function report(msg)
-  local ok, err = xpcall(handler, tb, msg)
-  if not ok then
-    ngx_log(ERR, "smpp: error in on_error handler: ", tostring(err))
-  end
-end
-
-local function after_call(ok, ...)
-  if not ok then
-    report(...)
-    return false
-  end
-  return true, ...
-end
-
-function B.call(fn, ...)
-  return after_call(xpcall(fn, tb, ...))
-end
+local errors = require("smpp.backend.errors").new(function(line)
+  ngx_log(ERR, "smpp: ", line)
+end)
+B.on_error, B.call = errors.on_error, errors.call
 
 -- ---------------------------------------------------------------------------
 -- The worker's end (reload, quit): every link of the worker closes

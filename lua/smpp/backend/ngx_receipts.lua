@@ -29,7 +29,6 @@ local setmetatable = setmetatable
 local str_sub = string.sub
 local str_find = string.find
 local tbl_concat = table.concat
-local tbl_remove = table.remove
 
 local _M = {}
 local mt = { __index = _M }
@@ -127,26 +126,16 @@ function _M.new(opts)
       .. " nginx.conf (lua_shared_dict " .. tostring(name) .. " 10m;)", 3)
   end
   return setmetatable({
-    dict = dict, keep = opts.keep or 10000, ttl = opts.ttl or 600,
-    now = opts.now, timer = opts.timer,
-    list = {}, nwaiters = 0, polling = false,
+    dict = dict, keep = opts.keep or 10000, ttl = opts.ttl or 600, timer = opts.timer,
+    -- The calls waiting in this worker: an in-process store that keeps no
+    -- receipt (keep = 0), only its waiters and their time limits.
+    waits = receipts.new { keep = 0, ttl = opts.ttl, now = opts.now, timer = opts.timer },
+    polling = false,
   }, mt)
 end
 
 local function key(id)
   return "r:" .. id
-end
-
--- Every waiter for id gets (r, err); detached first.
-local function wake(self, id, r, err)
-  local list = self.list[id]
-  if not list then return end
-  self.list[id] = nil
-  self.nwaiters = self.nwaiters - #list
-  for _, w in ipairs(list) do
-    if w.timer then w.timer:stop() end
-    w.done(r, err)
-  end
 end
 
 function _M:put(r)
@@ -160,7 +149,7 @@ function _M:put(r)
       ngx.log(ngx.ERR, "smpp: shared_dict: receipt for ", id, " not kept: ", tostring(err))
     end
   end
-  if r.final then wake(self, id, r) end
+  self.waits:put(r) -- wakes this worker's waiters when final
 end
 
 function _M:find(id)
@@ -173,41 +162,24 @@ end
 -- While something waits: look in the dict for each id waited for.
 local function poll(self)
   self.polling = false
-  if self.nwaiters == 0 then return end
-  for id in pairs(self.list) do
-    local r = self:find(id)
-    if r then wake(self, id, r) end
+  local waits = self.waits
+  if waits:waiters() == 0 then return end
+  -- Found first, handed out after: a woken call may wait again.
+  local found = {}
+  for id in waits:waiting_ids() do
+    found[#found + 1] = self:find(id)
   end
-  if self.nwaiters > 0 then
+  for i = 1, #found do
+    waits:put(found[i])
+  end
+  if waits:waiters() > 0 then
     self.polling = true
     self.timer(POLL, function() poll(self) end)
   end
 end
 
 function _M:wait(id, timeout, done)
-  local w = { done = done }
-  local list = self.list[id]
-  if not list then
-    list = {}
-    self.list[id] = list
-  end
-  list[#list + 1] = w
-  self.nwaiters = self.nwaiters + 1
-  if timeout then
-    w.timer = self.timer(timeout, function()
-      w.timer:stop()
-      local l = self.list[id]
-      for i = 1, l and #l or 0 do
-        if l[i] == w then
-          tbl_remove(l, i)
-          self.nwaiters = self.nwaiters - 1
-          if #l == 0 then self.list[id] = nil end
-          break
-        end
-      end
-      done(nil, "timeout")
-    end)
-  end
+  self.waits:wait(id, timeout, done)
   if not self.polling then
     self.polling = true
     self.timer(POLL, function() poll(self) end)
@@ -220,18 +192,7 @@ end
 -- reload's old worker answers its requests with their receipts); one
 -- without a limit ends now with `err`.
 function _M:wake_all(err)
-  for id, list in pairs(self.list) do
-    local kept = {}
-    for _, w in ipairs(list) do
-      if w.timer then
-        kept[#kept + 1] = w
-      else
-        self.nwaiters = self.nwaiters - 1
-        w.done(nil, err)
-      end
-    end
-    self.list[id] = #kept > 0 and kept or nil
-  end
+  self.waits:wake_all(err, true)
 end
 
 --- Receipts in the dict now (all workers'): a walk of its keys, for stats.
@@ -244,7 +205,7 @@ function _M:count()
 end
 
 function _M:waiters()
-  return self.nwaiters
+  return self.waits:waiters()
 end
 
 return _M

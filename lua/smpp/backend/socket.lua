@@ -20,11 +20,9 @@ local core = require "smpp.core"
 local driver = require "smpp.driver"
 local compat = require "smpp.compat"
 
-local type = type
 local error = error
 local pairs = pairs
 local tostring = tostring
-local xpcall = compat.xpcall
 local select = select
 local tonumber = tonumber
 local setmetatable = setmetatable
@@ -35,9 +33,7 @@ local co_yield = coroutine.yield
 local co_running = compat.running
 local co_status = coroutine.status
 local tb = debug.traceback
-local str_find = string.find
 local str_format = string.format
-local str_sub = string.sub
 local stderr = io.stderr
 local select_fds = socket.select
 local sleep = socket.sleep
@@ -54,45 +50,19 @@ local B = { name = "socket", now = now }
 -- Errors of the functions the loop calls (timers, threads, and through
 -- `call` every handler the driver calls).
 
-local function default_handler(msg)
-  msg = tostring(msg)
-  local nl = str_find(msg, "\n", 1, true)
-  stderr:write("smpp.socket: error in callback: ", nl and str_sub(msg, 1, nl - 1) or msg, "\n")
-end
+local errors = require("smpp.backend.errors").new(function(line)
+  stderr:write("smpp.socket: ", line, "\n")
+end)
+local report = errors.report
 
-local handler = default_handler
-
---- Set where errors of the functions the loop and the driver call go.
--- @tparam function|nil fn `fn(msg_with_traceback)`; nil restores the
---   default, one line on stderr
--- @treturn function|nil the previous handler (nil for the default)
-function B.on_error(fn)
-  if fn ~= nil and type(fn) ~= "function" then
-    error("on_error: expected a function or nil, got " .. type(fn), 2)
-  end
-  local prev = handler
-  handler = fn or default_handler
-  return prev ~= default_handler and prev or nil
-end
-
-local function report(msg)
-  local ok, err = xpcall(handler, tb, msg)
-  if not ok then
-    stderr:write("smpp.socket: error in on_error handler: ", tostring(err), "\n")
-  end
-end
+--- Set where errors of the functions the loop and the driver call go:
+-- `fn(msg_with_traceback)`; nil restores the default, one line on stderr.
+-- Returns the previous handler (nil for the default).
+B.on_error = errors.on_error
 
 --- Call `fn(...)`; an error goes, with its traceback, to the on_error
 -- handler. Returns true and fn's results, or false.
-function B.call(fn, ...)
-  return (function(ok, ...)
-    if not ok then
-      report(...)
-      return false
-    end
-    return true, ...
-  end)(xpcall(fn, tb, ...))
-end
+B.call = errors.call
 
 -- ---------------------------------------------------------------------------
 -- Timers: smpp.timers' heap, served by run_once.

@@ -18,16 +18,10 @@ local log = require "log"
 local core = require "smpp.core"
 local driver = require "smpp.driver"
 
-local type = type
-local error = error
 local select = select
 local tostring = tostring
-local xpcall = xpcall
 local setmetatable = setmetatable
 local unpack = unpack or table.unpack -- luacheck: ignore (LuaJIT's global)
-local tb = debug.traceback
-local str_find = string.find
-local str_sub = string.sub
 local str_format = string.format
 local now = core.now
 
@@ -36,41 +30,10 @@ local B = { name = "tarantool", now = now, self_driven = true }
 -- ---------------------------------------------------------------------------
 -- Errors of the functions the backend calls.
 
-local function default_handler(msg)
-  msg = tostring(msg)
-  local nl = str_find(msg, "\n", 1, true)
-  log.error("smpp: error in callback: %s", nl and str_sub(msg, 1, nl - 1) or msg)
-end
-
-local handler = default_handler
-
-function B.on_error(fn)
-  if fn ~= nil and type(fn) ~= "function" then
-    error("on_error: expected a function or nil, got " .. type(fn), 2)
-  end
-  local prev = handler
-  handler = fn or default_handler
-  return prev ~= default_handler and prev or nil
-end
-
-local function report(msg)
-  local ok, err = xpcall(handler, tb, msg)
-  if not ok then
-    log.error("smpp: error in on_error handler: %s", tostring(err))
-  end
-end
-
-local function after_call(ok, ...)
-  if not ok then
-    report(...)
-    return false
-  end
-  return true, ...
-end
-
-function B.call(fn, ...)
-  return after_call(xpcall(fn, tb, ...))
-end
+local errors = require("smpp.backend.errors").new(function(line)
+  log.error("smpp: %s", line)
+end)
+B.on_error, B.call = errors.on_error, errors.call
 
 -- ---------------------------------------------------------------------------
 -- Threads, conditions, timers.
