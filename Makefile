@@ -29,7 +29,7 @@ SESSION_SRC := src/smpp_session.c
 # Lua bindings. Modules are not linked against liblua (the host provides it).
 # lsmpp_glue.c is the Lua face every session driver shares.
 CORE_SRC := $(CODEC_SRC) $(SESSION_SRC) src/lsmpp_pdu.c src/lsmpp_glue.c src/lsmpp_json.c \
-            src/lsmpp_session.c src/lsmpp_core.c
+            src/lsmpp_session.c src/lsmpp_store.c src/lsmpp_core.c
 # smpp.ev is every src/lsmpp_ev*.c: the module is split by job.
 EV_SRC   := $(CODEC_SRC) $(SESSION_SRC) src/lsmpp_pdu.c src/lsmpp_glue.c \
             $(sort $(wildcard src/lsmpp_ev*.c))

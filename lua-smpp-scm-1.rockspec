@@ -69,7 +69,7 @@ build = {
     ["smpp.cli"] = "lua/smpp/cli.lua",
     ["smpp.core"] = {
       sources = sources("src/smpp_session.c", "src/lsmpp_pdu.c", "src/lsmpp_json.c",
-        "src/lsmpp_glue.c", "src/lsmpp_session.c", "src/lsmpp_core.c"),
+        "src/lsmpp_glue.c", "src/lsmpp_session.c", "src/lsmpp_store.c", "src/lsmpp_core.c"),
       incdirs = { "src", "$(CJSON_INCDIR)", "$(CJSON_INCDIR)/cjson" },
       libdirs = { "$(CJSON_LIBDIR)" },
       libraries = { "cjson" },

@@ -19,6 +19,7 @@
 #include "lsmpp_json.h"
 #include "lsmpp_pdu.h"
 #include "lsmpp_session.h"
+#include "lsmpp_store.h"
 #include "smpp_receipt.h"
 #include "smpp_status.h"
 #include "smpp_text.h"
@@ -504,6 +505,7 @@ __attribute__((visibility("default"))) int luaopen_smpp_core(lua_State *L)
     luaL_setfuncs(L, core_funcs, 1);
     lsmpp_json_register(L);
     lsmpp_session_register(L);
+    lsmpp_store_register(L);
 
     /* status: name -> number, every status PROTOCOL.md lists. */
     lua_createtable(L, 0, (int)n);

@@ -31,6 +31,7 @@ local tostring = tostring
 local setmetatable = setmetatable
 local floor = math.floor
 local tbl_remove = table.remove
+local core = require "smpp.core"
 
 local _M = { _VERSION = "0.1.0" }
 local mt = { __index = _M }
@@ -58,27 +59,11 @@ function _M.new(opts)
   end
   return setmetatable({
     now = opts.now, timer = opts.timer, keep = keep, ttl = ttl,
-    -- Entries sit in a FIFO in arrival order; a newer receipt for the same
-    -- id replaces the map entry and its old FIFO slot is skipped when reached.
-    kept = {}, fifo = {}, head = 1, tail = 0, nkept = 0,
+    -- The receipts themselves, packed in C memory (see lsmpp_store.c: kept
+    -- as tables they cost the collector more than the rest of a message).
+    kept = core.receipt_store(keep),
     list = {}, nwaiters = 0,
   }, mt)
-end
-
-local function prune(self, now)
-  local fifo, kept = self.fifo, self.kept
-  while self.head <= self.tail do
-    local e = fifo[self.head]
-    if kept[e.id] == e then
-      if self.nkept <= self.keep and now - e.at <= self.ttl then
-        return
-      end
-      kept[e.id] = nil
-      self.nkept = self.nkept - 1
-    end
-    fifo[self.head] = nil
-    self.head = self.head + 1
-  end
 end
 
 -- Every waiter for `id` gets (r, err); the list is detached first so a
@@ -108,14 +93,7 @@ function _M:put(r)
   end
   if self.keep > 0 then
     local now = self.now()
-    local e = { id = id, r = r, at = now }
-    if not self.kept[id] then
-      self.nkept = self.nkept + 1
-    end
-    self.kept[id] = e
-    self.tail = self.tail + 1
-    self.fifo[self.tail] = e
-    prune(self, now)
+    self.kept:put(id, r, now, now - self.ttl)
   end
   -- Interim receipts (final = false: SMPP 3.4 message_state ENROUTE,
   -- ACCEPTED) are no outcome: a wait goes on past them.
@@ -124,16 +102,12 @@ function _M:put(r)
   end
 end
 
---- The final receipt kept for a message_id.
+--- The final receipt kept for a message_id: a copy of the table `put`
+-- was given (its strings, numbers, booleans and tables of them).
 -- @tparam string id
 -- @treturn table|nil
 function _M:find(id)
-  -- Called a few times a message: its entry's own age says whether it is
-  -- still kept (put prunes the rest).
-  local e = self.kept[id]
-  if e and e.r.final and self.now() - e.at <= self.ttl then
-    return e.r
-  end
+  return self.kept:find(id, self.now() - self.ttl)
 end
 
 --- Wait for the final receipt of `id`: `done(r)` when it comes, or
@@ -213,8 +187,7 @@ end
 --- Receipts kept now.
 -- @treturn integer
 function _M:count()
-  prune(self, self.now())
-  return self.nkept
+  return self.kept:count(self.now() - self.ttl)
 end
 
 --- Calls waiting now.

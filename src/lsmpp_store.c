@@ -1,0 +1,560 @@
+/*
+ * lsmpp_store.c - core.receipt_store: the receipts a client keeps for
+ * wait_receipt, in C memory, each packed into one allocation.
+ *
+ * Why C: a client keeps its last receipts_keep (10 000) receipts. Kept as
+ * Lua tables (two dozen tables and strings each) they made the Lua heap
+ * 20-30 MB, and every collector cycle marked and swept them: about 7 us of
+ * client CPU a message and 10-20 ms stalls (issue 11). Here a kept receipt
+ * is one malloc'd block the collector never sees; find() unpacks a fresh
+ * table, which only a wait for a receipt that came before it needs.
+ *
+ * Entries sit in a ring in arrival order (the oldest goes first when more
+ * than `keep` are live, or once older than the caller's min_at) and in an
+ * open-addressing index by message_id (linear probing, backward-shift
+ * delete, so no tombstones). A newer receipt for the same id replaces the
+ * old one, whose ring slot is left empty and skipped.
+ *
+ * Packing keeps strings, numbers, booleans and tables of them (to a depth
+ * of 8); other values (functions, userdata) are not kept. Keys and values
+ * the receipt tables use again and again ("message_id", "DELIVRD") take one
+ * byte each.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsmpp_compat.h"
+#include "lsmpp_store.h"
+
+#define STORE_MT "smpp.receipt_store"
+#define MAX_DEPTH 8
+
+/* Packed values: a tag byte, then its bytes. */
+enum { T_FALSE, T_TRUE, T_INT, T_NUM, T_STR, T_TABLE, T_END, T_KNOWN };
+
+/* Strings of receipt tables that pack to T_KNOWN + one byte (index + 1 in
+ * the upvalue table KNOWN, which maps both ways). At most 255. */
+static const char *const known_strings[] = {
+    "message_id", "stat", "err", "message_state", "state", "submit_date", "done_date",
+    "sub", "dlvrd", "text", "network_error_code", "destination_addr", "source_addr",
+    "esm_class", "raw", "final", "tlvs", "sequence_number", "tag", "name", "value", "nul",
+    "receipted_message_id", "user_message_reference", "message_payload",
+    "DELIVRD", "UNDELIV", "EXPIRED", "DELETED", "REJECTD", "UNKNOWN", "ACCEPTD", "ENROUTE",
+    "DELIVERED", "UNDELIVERABLE", "ACCEPTED", "REJECTED", "000", "001", "network_type",
+    "error_code",
+};
+#define KNOWN_COUNT (sizeof(known_strings) / sizeof(known_strings[0]))
+#define KNOWN lua_upvalueindex(1)
+
+typedef struct entry {
+    uint64_t seq; /* its ring position */
+    double at;
+    uint32_t hash;
+    uint32_t idlen;
+    uint32_t bloblen;
+    uint8_t final;
+    unsigned char data[]; /* the id, then the packed table */
+} entry;
+
+typedef struct store {
+    entry **ring; /* ring[seq & (rcap - 1)], seq in [head, tail) */
+    size_t rcap;
+    uint64_t head, tail;
+    entry **index; /* icap slots, at most half used */
+    size_t icap;
+    size_t live, keep;
+    unsigned char *buf; /* packing scratch */
+    size_t blen, bcap;
+    int oom;
+} store;
+
+/* ---- packing ------------------------------------------------------------ */
+
+static void put_bytes(store *s, const void *p, size_t n)
+{
+    if (s->oom)
+        return;
+    if (s->blen + n > s->bcap) {
+        size_t cap = s->bcap ? s->bcap : 512;
+        unsigned char *nb;
+
+        while (cap < s->blen + n)
+            cap *= 2;
+        nb = realloc(s->buf, cap);
+        if (nb == NULL) {
+            s->oom = 1;
+            return;
+        }
+        s->buf = nb;
+        s->bcap = cap;
+    }
+    memcpy(s->buf + s->blen, p, n);
+    s->blen += n;
+}
+
+static void put_byte(store *s, unsigned char b)
+{
+    put_bytes(s, &b, 1);
+}
+
+static void put_varint(store *s, uint64_t v)
+{
+    unsigned char b[10];
+    size_t n = 0;
+
+    do {
+        b[n] = (unsigned char)(v & 0x7F);
+        v >>= 7;
+        if (v)
+            b[n] |= 0x80;
+        n++;
+    } while (v);
+    put_bytes(s, b, n);
+}
+
+/* Can the value at idx be packed (at this depth)? */
+static int packable(lua_State *L, int idx, int depth)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN:
+    case LUA_TNUMBER:
+    case LUA_TSTRING:
+        return 1;
+    case LUA_TTABLE:
+        return depth < MAX_DEPTH;
+    default:
+        return 0;
+    }
+}
+
+static void pack_value(lua_State *L, store *s, int idx, int depth);
+
+static void pack_table(lua_State *L, store *s, int idx, int depth)
+{
+    idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 4, NULL);
+    put_byte(s, T_TABLE);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (packable(L, -2, MAX_DEPTH) && packable(L, -1, depth + 1)) {
+            pack_value(L, s, -2, depth + 1);
+            pack_value(L, s, -1, depth + 1);
+        }
+        lua_pop(L, 1);
+    }
+    put_byte(s, T_END);
+}
+
+static void pack_value(lua_State *L, store *s, int idx, int depth)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN:
+        put_byte(s, lua_toboolean(L, idx) ? T_TRUE : T_FALSE);
+        break;
+    case LUA_TNUMBER: {
+        int64_t i;
+
+        if (lsmpp_get_integer(L, idx, &i)
+#if LUA_VERSION_NUM >= 503
+            && lua_isinteger(L, idx)
+#endif
+        ) {
+            put_byte(s, T_INT);
+            /* zigzag: small negatives stay short */
+            put_varint(s, ((uint64_t)i << 1) ^ (uint64_t)(i >> 63));
+        } else {
+            lua_Number n = lua_tonumber(L, idx);
+
+            put_byte(s, T_NUM);
+            put_bytes(s, &n, sizeof(n));
+        }
+        break;
+    }
+    case LUA_TSTRING: {
+        size_t len;
+        const char *p = lua_tolstring(L, idx, &len);
+
+        if (len <= 24) {
+            lua_Integer k;
+
+            lua_pushvalue(L, idx);
+            lua_rawget(L, KNOWN);
+            k = lua_tointeger(L, -1);
+            lua_pop(L, 1);
+            if (k > 0) {
+                put_byte(s, T_KNOWN);
+                put_byte(s, (unsigned char)k);
+                break;
+            }
+        }
+        put_byte(s, T_STR);
+        put_varint(s, len);
+        put_bytes(s, p, len);
+        break;
+    }
+    case LUA_TTABLE:
+        pack_table(L, s, idx, depth);
+        break;
+    default:
+        break;
+    }
+}
+
+static uint64_t get_varint(const unsigned char **p)
+{
+    uint64_t v = 0;
+    int shift = 0;
+    unsigned char b;
+
+    do {
+        b = *(*p)++;
+        v |= (uint64_t)(b & 0x7F) << shift;
+        shift += 7;
+    } while ((b & 0x80) && shift < 64);
+    return v;
+}
+
+/* Push the value packed at *p (our own bytes: trusted). */
+static void unpack_value(lua_State *L, const unsigned char **p)
+{
+    unsigned char tag = *(*p)++;
+
+    switch (tag) {
+    case T_FALSE:
+    case T_TRUE:
+        lua_pushboolean(L, tag == T_TRUE);
+        break;
+    case T_INT: {
+        uint64_t z = get_varint(p);
+        int64_t i = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+
+#if LUA_VERSION_NUM >= 503
+        lua_pushinteger(L, (lua_Integer)i);
+#else
+        lua_pushnumber(L, (lua_Number)i);
+#endif
+        break;
+    }
+    case T_NUM: {
+        lua_Number n;
+
+        memcpy(&n, *p, sizeof(n));
+        *p += sizeof(n);
+        lua_pushnumber(L, n);
+        break;
+    }
+    case T_STR: {
+        size_t len = (size_t)get_varint(p);
+
+        lua_pushlstring(L, (const char *)*p, len);
+        *p += len;
+        break;
+    }
+    case T_KNOWN:
+        lua_rawgeti(L, KNOWN, *(*p)++);
+        break;
+    case T_TABLE:
+        luaL_checkstack(L, 4, NULL);
+        lua_createtable(L, 0, 0);
+        while (**p != T_END) {
+            unpack_value(L, p);
+            unpack_value(L, p);
+            lua_rawset(L, -3);
+        }
+        (*p)++;
+        break;
+    default:
+        /* Cannot happen: the bytes are ours. */
+        lua_pushnil(L);
+        break;
+    }
+}
+
+/* ---- index -------------------------------------------------------------- */
+
+/* FNV-1a: message_ids are short. */
+static uint32_t hash_id(const char *id, size_t len)
+{
+    uint32_t h = 2166136261u;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h ^= (unsigned char)id[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static size_t index_find(const store *s, const char *id, size_t len, uint32_t h)
+{
+    size_t mask = s->icap - 1, i = h & mask;
+
+    while (s->index[i] != NULL) {
+        const entry *e = s->index[i];
+
+        if (e->hash == h && e->idlen == len && memcmp(e->data, id, len) == 0)
+            return i;
+        i = (i + 1) & mask;
+    }
+    return i; /* the empty slot where it would go */
+}
+
+static void index_insert(store *s, entry *e)
+{
+    size_t mask = s->icap - 1, i = e->hash & mask;
+
+    while (s->index[i] != NULL)
+        i = (i + 1) & mask;
+    s->index[i] = e;
+}
+
+/* Empty slot i, shifting later entries of its probe run back. */
+static void index_delete(store *s, size_t i)
+{
+    size_t mask = s->icap - 1, j = i;
+
+    s->index[i] = NULL;
+    for (;;) {
+        size_t k;
+
+        j = (j + 1) & mask;
+        if (s->index[j] == NULL)
+            return;
+        k = s->index[j]->hash & mask;
+        /* Move j's entry to i unless its home k lies cyclically in (i, j]. */
+        if (i <= j ? (k <= i || k > j) : (k <= i && k > j)) {
+            s->index[i] = s->index[j];
+            s->index[j] = NULL;
+            i = j;
+        }
+    }
+}
+
+static int index_grow(store *s)
+{
+    size_t old = s->icap, cap = old ? old * 2 : 64, i;
+    entry **prev = s->index, **nx = calloc(cap, sizeof(*nx));
+
+    if (nx == NULL)
+        return 0;
+    s->index = nx;
+    s->icap = cap;
+    for (i = 0; i < old; i++)
+        if (prev[i] != NULL)
+            index_insert(s, prev[i]);
+    free(prev);
+    return 1;
+}
+
+/* ---- ring --------------------------------------------------------------- */
+
+/* Room for one more slot: a bigger ring, or the same one with the empty
+ * slots of replaced receipts squeezed out. */
+static int ring_room(store *s)
+{
+    uint64_t n = s->tail - s->head, q;
+    size_t cap = s->rcap, mask = cap - 1;
+    entry **nr;
+    uint64_t t = 0;
+
+    if (n < cap)
+        return 1;
+    if (cap == 0 || s->live + 1 > cap / 2)
+        cap = cap ? cap * 2 : 64;
+    nr = malloc(cap * sizeof(*nr));
+    if (nr == NULL)
+        return 0;
+    for (q = s->head; q < s->tail; q++) {
+        entry *e = s->ring[q & mask];
+
+        if (e != NULL) {
+            e->seq = t;
+            nr[t++] = e;
+        }
+    }
+    free(s->ring);
+    s->ring = nr;
+    s->rcap = cap;
+    s->head = 0;
+    s->tail = t;
+    return 1;
+}
+
+static void drop(store *s, entry *e)
+{
+    size_t i = index_find(s, (const char *)e->data, e->idlen, e->hash);
+
+    index_delete(s, i);
+    s->ring[e->seq & (s->rcap - 1)] = NULL;
+    s->live--;
+    free(e);
+}
+
+/* Drop from the oldest end: empty slots, entries over `keep`, entries
+ * that came before min_at. */
+static void prune(store *s, double min_at)
+{
+    size_t mask = s->rcap - 1;
+
+    while (s->head < s->tail) {
+        entry *e = s->ring[s->head & mask];
+
+        if (e != NULL) {
+            if (s->live <= s->keep && e->at >= min_at)
+                return;
+            drop(s, e);
+        }
+        s->head++;
+    }
+}
+
+/* ---- Lua face ----------------------------------------------------------- */
+
+static store *check_store(lua_State *L)
+{
+    return (store *)luaL_checkudata(L, 1, STORE_MT);
+}
+
+/* store:put(id, r, at, min_at): keep r (a table) for id, received at `at`;
+ * entries older than min_at go. */
+static int l_put(lua_State *L)
+{
+    store *s = check_store(L);
+    size_t len;
+    const char *id = luaL_checklstring(L, 2, &len);
+    double at = luaL_checknumber(L, 4), min_at = luaL_checknumber(L, 5);
+    uint32_t h = hash_id(id, len);
+    size_t i;
+    entry *e;
+
+    luaL_checktype(L, 3, LUA_TTABLE);
+    if (s->keep == 0)
+        return 0;
+    s->blen = 0;
+    s->oom = 0;
+    pack_table(L, s, 3, 0);
+    if (s->oom)
+        return luaL_error(L, "receipt store: out of memory");
+    if ((s->live + 1) * 2 > s->icap && !index_grow(s))
+        return luaL_error(L, "receipt store: out of memory");
+    i = index_find(s, id, len, h);
+    if (s->index[i] != NULL) {
+        drop(s, s->index[i]);
+        i = index_find(s, id, len, h);
+    }
+    if (!ring_room(s))
+        return luaL_error(L, "receipt store: out of memory");
+    e = malloc(sizeof(*e) + len + s->blen);
+    if (e == NULL)
+        return luaL_error(L, "receipt store: out of memory");
+    e->at = at;
+    e->hash = h;
+    e->idlen = (uint32_t)len;
+    e->bloblen = (uint32_t)s->blen;
+    lua_getfield(L, 3, "final");
+    e->final = (uint8_t)lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    memcpy(e->data, id, len);
+    memcpy(e->data + len, s->buf, s->blen);
+    e->seq = s->tail;
+    s->ring[s->tail & (s->rcap - 1)] = e;
+    s->tail++;
+    s->index[i] = e;
+    s->live++;
+    prune(s, min_at);
+    return 0;
+}
+
+/* store:find(id, min_at) -> a copy of the final receipt kept for id, when
+ * it came at min_at or later; else nil. */
+static int l_find(lua_State *L)
+{
+    store *s = check_store(L);
+    size_t len;
+    const char *id = luaL_checklstring(L, 2, &len);
+    double min_at = luaL_checknumber(L, 3);
+    const entry *e;
+    const unsigned char *p;
+
+    if (s->live == 0)
+        return 0;
+    e = s->index[index_find(s, id, len, hash_id(id, len))];
+    if (e == NULL || !e->final || e->at < min_at)
+        return 0;
+    p = e->data + e->idlen;
+    unpack_value(L, &p);
+    return 1;
+}
+
+/* store:count(min_at) -> receipts kept that came at min_at or later. */
+static int l_count(lua_State *L)
+{
+    store *s = check_store(L);
+
+    if (s->rcap != 0)
+        prune(s, luaL_checknumber(L, 2));
+    lua_pushinteger(L, (lua_Integer)s->live);
+    return 1;
+}
+
+static int l_gc(lua_State *L)
+{
+    store *s = check_store(L);
+    uint64_t q;
+
+    for (q = s->head; q < s->tail; q++)
+        free(s->ring[q & (s->rcap - 1)]);
+    free(s->ring);
+    free(s->index);
+    free(s->buf);
+    memset(s, 0, sizeof(*s));
+    return 0;
+}
+
+/* core.receipt_store(keep) */
+static int l_new(lua_State *L)
+{
+    lua_Integer keep = luaL_checkinteger(L, 1);
+    store *s;
+
+    luaL_argcheck(L, keep >= 0, 1, "keep must be >= 0");
+    s = (store *)lua_newuserdatauv(L, sizeof(*s), 0);
+    memset(s, 0, sizeof(*s));
+    s->keep = (size_t)keep;
+    luaL_getmetatable(L, STORE_MT);
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
+static const luaL_Reg store_methods[] = {
+    {"put", l_put},
+    {"find", l_find},
+    {"count", l_count},
+    {NULL, NULL},
+};
+
+void lsmpp_store_register(lua_State *L)
+{
+    size_t i;
+
+    /* KNOWN: string -> index and index -> string. */
+    lua_createtable(L, (int)KNOWN_COUNT, (int)KNOWN_COUNT);
+    for (i = 0; i < KNOWN_COUNT; i++) {
+        lua_pushstring(L, known_strings[i]);
+        lua_pushinteger(L, (lua_Integer)i + 1);
+        lua_rawset(L, -3);
+        lua_pushstring(L, known_strings[i]);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    luaL_newmetatable(L, STORE_MT);
+    lua_pushvalue(L, -2);
+    lua_pushcclosure(L, l_gc, 1);
+    lua_setfield(L, -2, "__gc");
+    lua_createtable(L, 0, 3);
+    lua_pushvalue(L, -3);
+    luaL_setfuncs(L, store_methods, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1); /* metatable */
+    lua_pushcclosure(L, l_new, 1);
+    lua_setfield(L, -2, "receipt_store");
+}
