@@ -40,7 +40,7 @@ DEB_PACKAGES := build-essential pkg-config lua$(LUA_VERSION) liblua$(LUA_VERSION
                 libev-dev libcjson-dev lua-busted lua-socket luarocks
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test test-link test-lua test-c asan valgrind compat hosts bench-hosts fuzz fuzz-run bench lint doc demo clean \
+.PHONY: all deps test test-link test-lua test-c asan valgrind compat hosts bench-hosts fuzz fuzz-run bench bench-compare lint doc demo clean \
         faults soak
 
 all: $(BUILD)/smpp/core.so $(BUILD)/smpp/ev.so
@@ -230,6 +230,11 @@ bench: all $(BUILD)/bench_codec $(BUILD)/bench_pingpong
 	$(LUA) bench/codec.lua $(BUILD)/bench_codec
 	LUA=$(LUA) $(LUA) bench/loopback.lua
 	ulimit -n 25000 2>/dev/null; $(LUA) bench/loopback.lua idle 10000
+
+# Side by side with npm smpp 0.5.x (installed under bench/npm on first use):
+# not part of CI's run, about 10 minutes.
+bench-compare: all
+	LUA=$(LUA) sh bench/compare.sh
 
 $(BUILD)/bench_pingpong: bench/pingpong.c
 	@mkdir -p $(@D)
