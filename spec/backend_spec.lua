@@ -120,6 +120,45 @@ describe("smpp.backend", function()
     assert.equal(0, code, out)
     assert.equal("socket\tDELIVRD\tnil\n", out)
   end)
+
+  it("a backend that ends a submit before submit returns: the callback still comes after",
+    function()
+    -- A backend whose links end every submit at once, inside submit (a
+    -- link that fails while writing from top-level code does so).
+    local code, out = run_in("", [[
+      local smpp = require "smpp"
+      local ev = require "smpp.backend.ev"
+      local b = {}
+      for k, v in pairs(ev) do b[k] = v end
+      b.name = "eager"
+      b.client = function(opts)
+        local link = ev.client(opts)
+        local proxy = {}
+        function proxy.submit(_, fields, fn, arg)
+          fn(nil, "not sent", nil, nil, arg)
+          return true
+        end
+        return setmetatable(proxy, { __index = function(_, k)
+          local v = link[k]
+          if type(v) == "function" then
+            return function(_, ...) return v(link, ...) end
+          end
+          return v
+        end })
+      end
+      smpp.use(b)
+      local c = smpp.client { host = "127.0.0.1", port = 9, system_id = "a", password = "b",
+                              reconnect = false }
+      local order = {}
+      local ok = c:submit(smpp.otp { to = "+6598765432", template = "otp-login", code = "1" },
+        function(res, err) order[#order + 1] = "cb " .. tostring(res) .. " " .. err end)
+      order[#order + 1] = "returned " .. tostring(ok)
+      smpp.sleep(0.01)
+      print(table.concat(order, ", "))
+    ]])
+    assert.equal(0, code, out)
+    assert.equal("returned true, cb nil not sent\n", out)
+  end)
 end)
 
 describe("smpp.backend.socket's loop", function()

@@ -37,6 +37,7 @@ local stderr = io.stderr
 local wait = loop.wait
 local async = loop.async
 local callback = loop.callback
+local call_back = loop.call_back
 local build = template.build
 
 -- The backend's clock, timers, clients and receipt store, taken at the
@@ -170,8 +171,11 @@ local function on_receipt(st, r)
     end
   end
   acct.rx:put(r)
-  if acct.handler then
-    acct.handler(r)
+  -- Called as it is: this runs inside the link's receipt callback, whose
+  -- wrapper (attach) reports an error raised here.
+  local fn = acct.handler_fn
+  if fn then
+    fn(r)
   end
 end
 
@@ -260,10 +264,38 @@ end
 
 local enqueue
 
+-- The callback form's records carry the caller's cb instead of a done
+-- closure: no closure per submit. A result that comes before submit
+-- returned (a link that fails at once, from top-level code) is held and
+-- handed over from the loop, as loop.async does: code after the call
+-- always runs first.
+local function deliver(rec, n, res, err, status, nack)
+  local cb = rec.cb
+  if not rec.started then
+    local t
+    t = host_timer(0, function()
+      t:stop()
+      call_back(cb, res, err, status, nack)
+    end)
+    return
+  end
+  if n == 1 then
+    return call_back(cb, res)
+  elseif n == 2 then
+    return call_back(cb, nil, err)
+  elseif n == 3 then
+    return call_back(cb, res, err, status)
+  end
+  return call_back(cb, res, err, status, nack)
+end
+
 -- done() with as many values as the link gave, so that results read the
 -- same as the link's own.
 function finish_rec(rec, res, err, status, nack)
   local done = rec.done
+  if not done then
+    return deliver(rec, nack and 4 or status and 3 or err and 2 or 1, res, err, status, nack)
+  end
   if nack then
     return done(res, err, status, nack)
   elseif status then
@@ -371,16 +403,16 @@ local function flush(st)
   end
 end
 
--- Start a submit: true (done comes later) or nil, err at once.
-local function start_submit(st, fields, done)
-  local rec = { st = st, done = done, fields = fields, t0 = host_now() }
+-- Start a submit's record: true (its result comes later) or nil, err at
+-- once.
+local function start_rec(st, rec)
   local phase = st.phase
   if phase == "bound" or not will_reconnect(st) then
     -- The link answers for itself: queued until bound, "not bound",
     -- "not sent", "closed", "queue full".
     local link = st.link
     rec.link = link
-    local ok, err = link:submit(fields, on_result, rec)
+    local ok, err = link:submit(rec.fields, on_result, rec)
     if not ok then
       return nil, err
     end
@@ -393,6 +425,10 @@ local function start_submit(st, fields, done)
   end
   enqueue(st, rec)
   return true
+end
+
+local function start_submit(st, fields, done)
+  return start_rec(st, { st = st, done = done, fields = fields, t0 = host_now() })
 end
 
 -- ---------------------------------------------------------------------------
@@ -719,15 +755,20 @@ function _M:submit(fields, cb)
     error("client:submit: expected a table of submit_sm fields (see smpp.otp), got "
       .. type(fields), 2)
   end
-  check_cb(cb, "client:submit")
   local st = self._st
-  local begin = function(done)
+  if cb ~= nil then
+    check_cb(cb, "client:submit")
+    local rec = { st = st, cb = cb, fields = fields, t0 = host_now(), started = false }
+    local ok, err, status = start_rec(st, rec)
+    rec.started = true
+    if not ok then
+      return nil, err, status
+    end
+    return true
+  end
+  return wait(function(done)
     return start_submit(st, fields, done)
-  end
-  if cb then
-    return async(begin, cb)
-  end
-  return wait(begin, "client:submit")
+  end, "client:submit")
 end
 
 --- Set the handler every receipt goes to (`wait_receipt` is served too).
@@ -741,7 +782,6 @@ function _M:on_receipt(fn)
   local acct = self._st.acct
   local prev = acct.handler_fn
   acct.handler_fn = fn
-  acct.handler = fn and callback(fn)
   return prev
 end
 

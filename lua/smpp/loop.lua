@@ -162,6 +162,10 @@ local function call_back(fn, ...)
   end
 end
 
+-- For the client layer: call_back without a wrapper (a record that
+-- carries its callback needs no closure per call).
+_M.call_back = call_back
+
 --- Wrap a function the loop will call, so that its errors are reported
 -- (with traceback) instead of reaching the C driver, and so that a blocking
 -- call inside it is caught (running the loop from inside one of its own
