@@ -35,12 +35,46 @@ enum { T_FALSE, T_TRUE, T_INT, T_NUM, T_STR, T_TABLE, T_END, T_KNOWN };
 /* Strings of receipt tables that pack to T_KNOWN + one byte (index + 1 in
  * the upvalue table KNOWN, which maps both ways). At most 255. */
 static const char *const known_strings[] = {
-    "message_id", "stat", "err", "message_state", "state", "submit_date", "done_date",
-    "sub", "dlvrd", "text", "network_error_code", "destination_addr", "source_addr",
-    "esm_class", "raw", "final", "tlvs", "sequence_number", "tag", "name", "value", "nul",
-    "receipted_message_id", "user_message_reference", "message_payload",
-    "DELIVRD", "UNDELIV", "EXPIRED", "DELETED", "REJECTD", "UNKNOWN", "ACCEPTD", "ENROUTE",
-    "DELIVERED", "UNDELIVERABLE", "ACCEPTED", "REJECTED", "000", "001", "network_type",
+    "message_id",
+    "stat",
+    "err",
+    "message_state",
+    "state",
+    "submit_date",
+    "done_date",
+    "sub",
+    "dlvrd",
+    "text",
+    "network_error_code",
+    "destination_addr",
+    "source_addr",
+    "esm_class",
+    "raw",
+    "final",
+    "tlvs",
+    "sequence_number",
+    "tag",
+    "name",
+    "value",
+    "nul",
+    "receipted_message_id",
+    "user_message_reference",
+    "message_payload",
+    "DELIVRD",
+    "UNDELIV",
+    "EXPIRED",
+    "DELETED",
+    "REJECTD",
+    "UNKNOWN",
+    "ACCEPTD",
+    "ENROUTE",
+    "DELIVERED",
+    "UNDELIVERABLE",
+    "ACCEPTED",
+    "REJECTED",
+    "000",
+    "001",
+    "network_type",
     "error_code",
 };
 #define KNOWN_COUNT (sizeof(known_strings) / sizeof(known_strings[0]))
@@ -161,7 +195,7 @@ static void pack_value(lua_State *L, store *s, int idx, int depth)
         ) {
             put_byte(s, T_INT);
             /* zigzag: small negatives stay short */
-            put_varint(s, ((uint64_t)i << 1) ^ (uint64_t)(i >> 63));
+            put_varint(s, ((uint64_t)i << 1) ^ (i < 0 ? ~(uint64_t)0 : 0));
         } else {
             lua_Number n = lua_tonumber(L, idx);
 
