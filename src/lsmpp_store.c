@@ -90,6 +90,11 @@ typedef struct entry {
     unsigned char data[]; /* the id, then the packed table */
 } entry;
 
+/* Known strings by address: short strings are interned, so while KNOWN
+ * holds them every string of that text is that very object. Per store, as
+ * addresses belong to one Lua state. */
+#define KSLOTS 128
+
 typedef struct store {
     entry **ring; /* ring[seq & (rcap - 1)], seq in [head, tail) */
     size_t rcap;
@@ -100,68 +105,142 @@ typedef struct store {
     unsigned char *buf; /* packing scratch */
     size_t blen, bcap;
     int oom;
+    const char *kptr[KSLOTS];
+    unsigned char kidx[KSLOTS];
 } store;
 
 /* ---- packing ------------------------------------------------------------ */
 
-static void put_bytes(store *s, const void *p, size_t n)
+static inline size_t kslot(const char *p)
 {
-    if (s->oom)
-        return;
-    if (s->blen + n > s->bcap) {
-        size_t cap = s->bcap ? s->bcap : 512;
-        unsigned char *nb;
+    return ((uintptr_t)p >> 4) & (KSLOTS - 1);
+}
 
-        while (cap < s->blen + n)
-            cap *= 2;
-        nb = realloc(s->buf, cap);
-        if (nb == NULL) {
-            s->oom = 1;
-            return;
-        }
-        s->buf = nb;
-        s->bcap = cap;
+static void known_fill(lua_State *L, store *s, int known)
+{
+    size_t i;
+
+    for (i = 0; i < KNOWN_COUNT; i++) {
+        const char *p;
+        size_t k;
+
+        lua_rawgeti(L, known, (int)i + 1);
+        p = lua_tostring(L, -1);
+        lua_pop(L, 1);
+        for (k = kslot(p); s->kptr[k] != NULL; k = (k + 1) & (KSLOTS - 1))
+            ;
+        s->kptr[k] = p;
+        s->kidx[k] = (unsigned char)(i + 1);
     }
-    memcpy(s->buf + s->blen, p, n);
-    s->blen += n;
 }
 
-static void put_byte(store *s, unsigned char b)
+/* Index + 1 of a known string's address, or 0. */
+static inline unsigned known_find(const store *s, const char *p)
 {
-    put_bytes(s, &b, 1);
+    size_t k;
+
+    for (k = kslot(p); s->kptr[k] != NULL; k = (k + 1) & (KSLOTS - 1))
+        if (s->kptr[k] == p)
+            return s->kidx[k];
+    return 0;
 }
 
-static void put_varint(store *s, uint64_t v)
+/* Room for n more bytes in the scratch buffer; 0 (and oom set) if none. */
+static int reserve(store *s, size_t n)
 {
-    unsigned char b[10];
-    size_t n = 0;
+    size_t cap;
+    unsigned char *nb;
 
-    do {
-        b[n] = (unsigned char)(v & 0x7F);
-        v >>= 7;
-        if (v)
-            b[n] |= 0x80;
-        n++;
-    } while (v);
-    put_bytes(s, b, n);
-}
-
-/* Can the value at idx be packed (at this depth)? */
-static int packable(lua_State *L, int idx, int depth)
-{
-    switch (lua_type(L, idx)) {
-    case LUA_TBOOLEAN:
-    case LUA_TNUMBER:
-    case LUA_TSTRING:
+    if (s->bcap - s->blen >= n)
         return 1;
-    case LUA_TTABLE:
-        return depth < MAX_DEPTH;
-    default:
+    if (s->oom)
+        return 0;
+    cap = s->bcap ? s->bcap : 512;
+    while (cap - s->blen < n)
+        cap *= 2;
+    nb = realloc(s->buf, cap);
+    if (nb == NULL) {
+        s->oom = 1;
         return 0;
     }
+    s->buf = nb;
+    s->bcap = cap;
+    return 1;
 }
 
-static void pack_value(lua_State *L, store *s, int idx, int depth);
+/* Callers reserve first. */
+static inline void put_varint(store *s, uint64_t v)
+{
+    unsigned char *b = s->buf + s->blen;
+
+    while (v >= 0x80) {
+        *b++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *b++ = (unsigned char)v;
+    s->blen = (size_t)(b - s->buf);
+}
+
+static inline void put_byte(store *s, unsigned char c)
+{
+    if (reserve(s, 1))
+        s->buf[s->blen++] = c;
+}
+
+/* Can a value of type t be packed (at this depth)? */
+static inline int packable(int t, int depth)
+{
+    return t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN ||
+           (t == LUA_TTABLE && depth < MAX_DEPTH);
+}
+
+static void pack_table(lua_State *L, store *s, int idx, int depth);
+
+/* The value at idx, of type t (packable). */
+static void pack_value(lua_State *L, store *s, int idx, int t, int depth)
+{
+    if (t == LUA_TSTRING) {
+        size_t len;
+        const char *p = lua_tolstring(L, idx, &len);
+        unsigned k = len <= 24 ? known_find(s, p) : 0;
+
+        if (k != 0) {
+            if (reserve(s, 2)) {
+                s->buf[s->blen++] = T_KNOWN;
+                s->buf[s->blen++] = (unsigned char)k;
+            }
+        } else if (reserve(s, 11 + len)) {
+            s->buf[s->blen++] = T_STR;
+            put_varint(s, len);
+            memcpy(s->buf + s->blen, p, len);
+            s->blen += len;
+        }
+    } else if (t == LUA_TNUMBER) {
+        if (!reserve(s, 11))
+            return;
+#if LUA_VERSION_NUM >= 503
+        if (lua_isinteger(L, idx)) {
+            lua_Integer i = lua_tointeger(L, idx);
+
+            s->buf[s->blen++] = T_INT;
+            /* zigzag: small negatives stay short */
+            put_varint(s, ((uint64_t)i << 1) ^ (i < 0 ? ~(uint64_t)0 : 0));
+            return;
+        }
+#endif
+        {
+            lua_Number n = lua_tonumber(L, idx);
+
+            s->buf[s->blen++] = T_NUM;
+            memcpy(s->buf + s->blen, &n, sizeof(n));
+            s->blen += sizeof(n);
+        }
+    } else if (t == LUA_TBOOLEAN) {
+        put_byte(s, lua_toboolean(L, idx) ? T_TRUE : T_FALSE);
+    } else {
+        pack_table(L, s, idx, depth);
+    }
+}
 
 static void pack_table(lua_State *L, store *s, int idx, int depth)
 {
@@ -170,68 +249,15 @@ static void pack_table(lua_State *L, store *s, int idx, int depth)
     put_byte(s, T_TABLE);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        if (packable(L, -2, MAX_DEPTH) && packable(L, -1, depth + 1)) {
-            pack_value(L, s, -2, depth + 1);
-            pack_value(L, s, -1, depth + 1);
+        int kt = lua_type(L, -2), vt = lua_type(L, -1);
+
+        if (kt != LUA_TTABLE && packable(kt, 0) && packable(vt, depth + 1)) {
+            pack_value(L, s, -2, kt, depth + 1);
+            pack_value(L, s, -1, vt, depth + 1);
         }
         lua_pop(L, 1);
     }
     put_byte(s, T_END);
-}
-
-static void pack_value(lua_State *L, store *s, int idx, int depth)
-{
-    switch (lua_type(L, idx)) {
-    case LUA_TBOOLEAN:
-        put_byte(s, lua_toboolean(L, idx) ? T_TRUE : T_FALSE);
-        break;
-    case LUA_TNUMBER: {
-        int64_t i;
-
-        if (lsmpp_get_integer(L, idx, &i)
-#if LUA_VERSION_NUM >= 503
-            && lua_isinteger(L, idx)
-#endif
-        ) {
-            put_byte(s, T_INT);
-            /* zigzag: small negatives stay short */
-            put_varint(s, ((uint64_t)i << 1) ^ (i < 0 ? ~(uint64_t)0 : 0));
-        } else {
-            lua_Number n = lua_tonumber(L, idx);
-
-            put_byte(s, T_NUM);
-            put_bytes(s, &n, sizeof(n));
-        }
-        break;
-    }
-    case LUA_TSTRING: {
-        size_t len;
-        const char *p = lua_tolstring(L, idx, &len);
-
-        if (len <= 24) {
-            lua_Integer k;
-
-            lua_pushvalue(L, idx);
-            lua_rawget(L, KNOWN);
-            k = lua_tointeger(L, -1);
-            lua_pop(L, 1);
-            if (k > 0) {
-                put_byte(s, T_KNOWN);
-                put_byte(s, (unsigned char)k);
-                break;
-            }
-        }
-        put_byte(s, T_STR);
-        put_varint(s, len);
-        put_bytes(s, p, len);
-        break;
-    }
-    case LUA_TTABLE:
-        pack_table(L, s, idx, depth);
-        break;
-    default:
-        break;
-    }
 }
 
 static uint64_t get_varint(const unsigned char **p)
@@ -555,6 +581,7 @@ static int l_new(lua_State *L)
     s = (store *)lua_newuserdatauv(L, sizeof(*s), 0);
     memset(s, 0, sizeof(*s));
     s->keep = (size_t)keep;
+    known_fill(L, s, KNOWN);
     luaL_getmetatable(L, STORE_MT);
     lua_setmetatable(L, -2);
     return 1;
