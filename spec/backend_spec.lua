@@ -154,10 +154,17 @@ describe("smpp.backend", function()
         function(res, err) order[#order + 1] = "cb " .. tostring(res) .. " " .. err end)
       order[#order + 1] = "returned " .. tostring(ok)
       smpp.sleep(0.01)
+      -- From a coroutine: the result, without a yield that nothing resumes.
+      smpp.spawn(function()
+        local res, err = c:submit(smpp.otp { to = "+6598765432", template = "otp-login",
+                                             code = "1" })
+        order[#order + 1] = "coroutine " .. tostring(res) .. " " .. err
+      end)
+      smpp.sleep(0.01)
       print(table.concat(order, ", "))
     ]])
     assert.equal(0, code, out)
-    assert.equal("returned true, cb nil not sent\n", out)
+    assert.equal("returned true, cb nil not sent, coroutine nil not sent\n", out)
   end)
 end)
 

@@ -38,6 +38,11 @@ local wait = loop.wait
 local async = loop.async
 local callback = loop.callback
 local call_back = loop.call_back
+local yieldable = loop.yieldable
+local resume = loop.resume
+local pack = compat.pack
+local unpack = compat.unpack
+local co_yield = coroutine.yield
 local build = template.build
 
 -- The backend's clock, timers, clients and receipt store, taken at the
@@ -270,6 +275,21 @@ local enqueue
 -- handed over from the loop, as loop.async does: code after the call
 -- always runs first.
 local function deliver(rec, n, res, err, status, nack)
+  local co = rec.co
+  if co then
+    -- A coroutine's submit: yielded, or about to look at rec.early.
+    if not rec.started then
+      rec.early = pack(res, err, status, nack)
+      rec.early.n = n
+      return
+    end
+    if n == 1 then
+      return resume(co, res)
+    elseif n == 2 then
+      return resume(co, nil, err)
+    end
+    return resume(co, res, err, status, nack)
+  end
   local cb = rec.cb
   if not rec.started then
     local t
@@ -765,6 +785,22 @@ function _M:submit(fields, cb)
       return nil, err, status
     end
     return true
+  end
+  local co = yieldable()
+  if co then
+    -- One of smpp.spawn's coroutines: it yields for the result, which the
+    -- record hands over (no closure per call).
+    local rec = { st = st, co = co, fields = fields, t0 = host_now(), started = false }
+    local ok, err, status = start_rec(st, rec)
+    if not ok then
+      return nil, err, status
+    end
+    local early = rec.early
+    if early then
+      return unpack(early, 1, early.n)
+    end
+    rec.started = true
+    return co_yield()
   end
   return wait(function(done)
     return start_submit(st, fields, done)

@@ -166,6 +166,20 @@ end
 -- carries its callback needs no closure per call).
 _M.call_back = call_back
 
+-- For the client layer, likewise: the running coroutine when it is one of
+-- ours that may yield for a result (then `resume(co, ...)` hands the
+-- result over), else nil (wait's other ways apply).
+function _M.yieldable()
+  if self_driven then
+    return nil
+  end
+  local co = co_running()
+  if ours[co] then
+    return co
+  end
+end
+_M.resume = resume
+
 --- Wrap a function the loop will call, so that its errors are reported
 -- (with traceback) instead of reaching the C driver, and so that a blocking
 -- call inside it is caught (running the loop from inside one of its own
