@@ -24,7 +24,8 @@
 -- simulator over the same interval. The collector's share shows as the
 -- difference to the same run at window 100 with the collector stopped
 -- (fewer messages; the heap's growth is then what a message allocates);
--- $BENCH_GC=0 leaves that run out.
+-- $BENCH_GC=0 leaves that run out. $BENCH_RECEIPTS_KEEP sets the
+-- smpp.client forms' receipts_keep (default 10 000).
 
 local script_dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local ROOT = script_dir .. "/.."
@@ -144,6 +145,9 @@ local function run_form(form, window, n, port, sim_pid, gcstop)
     host = "127.0.0.1", port = port, system_id = "test", password = "secret",
     window = window, queue_size = window + 10, enquire_link_interval = 0,
     response_timeout = 30,
+    -- smpp.client only: the receipts kept for wait_receipt (README,
+    -- "Receipts"); the default 10 000 unless $BENCH_RECEIPTS_KEEP says.
+    receipts_keep = form ~= "ev" and tonumber(os.getenv("BENCH_RECEIPTS_KEEP")) or nil,
   }
   local deadline = gettime() + (tonumber(os.getenv("BENCH_TIMEOUT")) or 300)
 

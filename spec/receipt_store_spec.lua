@@ -40,7 +40,7 @@ describe("core.receipt_store", function()
     local deep = {}
     local t = deep
     for _ = 1, 20 do t.next = {}; t = t.next end
-    local r = receipt("m1", { fn = print, co = coroutine.create(print), deep = deep })
+    local r = receipt("m1", { fn = print, co = coroutine.create(function() end), deep = deep })
     r[print] = "a function key"
     s:put("m1", r, 1, 0)
     local got = s:find("m1", 0)
