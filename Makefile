@@ -122,8 +122,9 @@ valgrind: deps
 	@echo "check valgrind driver: 1 passed, 0 failed"
 	LUA_CPATH="$(BUILD)/vg/?.so;;" $(VALGRIND) $(LUA) spec/support/lua_roundtrip.lua
 	@echo "check valgrind lua layer: 1 passed, 0 failed"
-	@# Every core.session scenario: busted itself runs under valgrind.
-	$(VALGRIND) $(LUA) $$(command -v $(BUSTED)) --cpath="$(BUILD)/vg/?.so" spec/session_spec.lua
+	@# Every core.session scenario and the receipt store: busted itself runs under valgrind.
+	$(VALGRIND) $(LUA) $$(command -v $(BUSTED)) --cpath="$(BUILD)/vg/?.so" spec/session_spec.lua \
+	  spec/receipt_store_spec.lua
 
 # Every other Lua: the C modules built for each in build/<v>/smpp/ (v = 5.1,
 # 5.2, 5.3, luajit; 5.4's stay in build/smpp/), then the whole spec suite on
