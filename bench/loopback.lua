@@ -367,8 +367,7 @@ local function throughput(n)
       print(row(form .. " GC off", r))
       print(str_format("  %s: %.2f us of client CPU per message with the collector stopped, "
                        .. "%.2f with it (a heap that only grows pays page faults and cache "
-                       .. "misses);
-  a message allocates %.0f bytes", form, r.cl_us, base.cl_us,
+                       .. "misses);\n  a message allocates %.0f bytes", form, r.cl_us, base.cl_us,
                        r.alloc_b))
     end
     sim_rss[form] = status_kb(sim.pid, "VmHWM")
