@@ -132,3 +132,33 @@ describe("core.receipt_store", function()
     assert.has_error(function() s.put({}, "m1", {}, 1, 0) end)
   end)
 end)
+
+describe("core.pack and core.unpack", function()
+  it("give back an equal table", function()
+    local r = receipt("m1", { weight = 1.5, long = ("y"):rep(3000), no = false })
+    local s = core.pack(r)
+    assert.is_string(s)
+    assert.same(r, core.unpack(s))
+    -- Known keys and values take a byte: well under the text's size.
+    assert.is_true(#core.pack({ message_id = "a", stat = "DELIVRD", state = "DELIVERED" })
+      < #"message_idastatDELIVRDstateDELIVERED")
+  end)
+
+  it("refuse, never raise on, what core.pack did not make", function()
+    local s = core.pack(receipt("m1"))
+    for i = 0, #s - 1 do
+      local t, err = core.unpack(s:sub(1, i))
+      assert.is_nil(t)
+      assert.matches("not a packed table", err)
+    end
+    assert.matches("format byte", select(2, core.unpack("s3:abc")))
+    math.randomseed(7)
+    for _ = 1, 5000 do
+      local b = { "\177" }
+      for j = 2, math.random(2, 60) do b[j] = string.char(math.random(0, 255)) end
+      local ok, t, err = pcall(core.unpack, table.concat(b))
+      assert.is_true(ok, t)
+      assert.is_true(t == nil and type(err) == "string" or type(t) == "table")
+    end
+  end)
+end)

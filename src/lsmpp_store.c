@@ -33,7 +33,8 @@
 enum { T_FALSE, T_TRUE, T_INT, T_NUM, T_STR, T_TABLE, T_END, T_KNOWN };
 
 /* Strings of receipt tables that pack to T_KNOWN + one byte (index + 1 in
- * the upvalue table KNOWN, which maps both ways). At most 255. */
+ * the upvalue table KNOWN). At most 255; append only (core.pack's strings
+ * may outlive a process: a new one reads an old one's). */
 static const char *const known_strings[] = {
     "message_id",
     "stat",
@@ -95,6 +96,16 @@ typedef struct entry {
  * addresses belong to one Lua state. */
 #define KSLOTS 128
 
+/* What packing needs: the scratch buffer and the known strings'
+ * addresses. A store has one; core.pack has one of its own. */
+typedef struct packer {
+    unsigned char *buf;
+    size_t blen, bcap;
+    int oom;
+    const char *kptr[KSLOTS];
+    unsigned char kidx[KSLOTS];
+} packer;
+
 typedef struct store {
     entry **ring; /* ring[seq & (rcap - 1)], seq in [head, tail) */
     size_t rcap;
@@ -102,11 +113,7 @@ typedef struct store {
     entry **index; /* icap slots, at most half used */
     size_t icap;
     size_t live, keep;
-    unsigned char *buf; /* packing scratch */
-    size_t blen, bcap;
-    int oom;
-    const char *kptr[KSLOTS];
-    unsigned char kidx[KSLOTS];
+    packer pk;
 } store;
 
 /* ---- packing ------------------------------------------------------------ */
@@ -116,7 +123,7 @@ static inline size_t kslot(const char *p)
     return ((uintptr_t)p >> 4) & (KSLOTS - 1);
 }
 
-static void known_fill(lua_State *L, store *s, int known)
+static void known_fill(lua_State *L, packer *s, int known)
 {
     size_t i;
 
@@ -135,7 +142,7 @@ static void known_fill(lua_State *L, store *s, int known)
 }
 
 /* Index + 1 of a known string's address, or 0. */
-static inline unsigned known_find(const store *s, const char *p)
+static inline unsigned known_find(const packer *s, const char *p)
 {
     size_t k;
 
@@ -146,7 +153,7 @@ static inline unsigned known_find(const store *s, const char *p)
 }
 
 /* Room for n more bytes in the scratch buffer; 0 (and oom set) if none. */
-static int reserve(store *s, size_t n)
+static int reserve(packer *s, size_t n)
 {
     size_t cap;
     unsigned char *nb;
@@ -169,7 +176,7 @@ static int reserve(store *s, size_t n)
 }
 
 /* Callers reserve first. */
-static inline void put_varint(store *s, uint64_t v)
+static inline void put_varint(packer *s, uint64_t v)
 {
     unsigned char *b = s->buf + s->blen;
 
@@ -181,7 +188,7 @@ static inline void put_varint(store *s, uint64_t v)
     s->blen = (size_t)(b - s->buf);
 }
 
-static inline void put_byte(store *s, unsigned char c)
+static inline void put_byte(packer *s, unsigned char c)
 {
     if (reserve(s, 1))
         s->buf[s->blen++] = c;
@@ -194,10 +201,10 @@ static inline int packable(int t, int depth)
            (t == LUA_TTABLE && depth < MAX_DEPTH);
 }
 
-static void pack_table(lua_State *L, store *s, int idx, int depth);
+static void pack_table(lua_State *L, packer *s, int idx, int depth);
 
 /* The value at idx, of type t (packable). */
-static void pack_value(lua_State *L, store *s, int idx, int t, int depth)
+static void pack_value(lua_State *L, packer *s, int idx, int t, int depth)
 {
     if (t == LUA_TSTRING) {
         size_t len;
@@ -242,7 +249,7 @@ static void pack_value(lua_State *L, store *s, int idx, int t, int depth)
     }
 }
 
-static void pack_table(lua_State *L, store *s, int idx, int depth)
+static void pack_table(lua_State *L, packer *s, int idx, int depth)
 {
     idx = lua_absindex(L, idx);
     luaL_checkstack(L, 4, NULL);
@@ -260,73 +267,110 @@ static void pack_table(lua_State *L, store *s, int idx, int depth)
     put_byte(s, T_END);
 }
 
-static uint64_t get_varint(const unsigned char **p)
-{
-    uint64_t v = 0;
-    int shift = 0;
-    unsigned char b;
+/* Unpacking reads with bounds: a store's bytes are its own, but core.unpack
+ * reads strings from elsewhere (a shared dict other processes write). */
+typedef struct reader {
+    const unsigned char *p, *end;
+} reader;
 
-    do {
-        b = *(*p)++;
-        v |= (uint64_t)(b & 0x7F) << shift;
+static int get_varint(reader *r, uint64_t *v)
+{
+    int shift = 0;
+
+    *v = 0;
+    while (r->p < r->end && shift < 64) {
+        unsigned char b = *r->p++;
+
+        *v |= (uint64_t)(b & 0x7F) << shift;
+        if (!(b & 0x80))
+            return 1;
         shift += 7;
-    } while ((b & 0x80) && shift < 64);
-    return v;
+    }
+    return 0;
 }
 
-/* Push the value packed at *p (our own bytes: trusted). */
-static void unpack_value(lua_State *L, const unsigned char **p)
+/* Push the value packed at r: 1, or 0 (nothing pushed) when the bytes are
+ * not a packed value. */
+static int unpack_value(lua_State *L, reader *r, int depth)
 {
-    unsigned char tag = *(*p)++;
+    unsigned char tag;
 
+    if (r->p >= r->end)
+        return 0;
+    tag = *r->p++;
     switch (tag) {
     case T_FALSE:
     case T_TRUE:
         lua_pushboolean(L, tag == T_TRUE);
-        break;
+        return 1;
     case T_INT: {
-        uint64_t z = get_varint(p);
-        int64_t i = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+        uint64_t z;
+        int64_t i;
 
+        if (!get_varint(r, &z))
+            return 0;
+        i = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
 #if LUA_VERSION_NUM >= 503
         lua_pushinteger(L, (lua_Integer)i);
 #else
         lua_pushnumber(L, (lua_Number)i);
 #endif
-        break;
+        return 1;
     }
     case T_NUM: {
         lua_Number n;
 
-        memcpy(&n, *p, sizeof(n));
-        *p += sizeof(n);
+        if ((size_t)(r->end - r->p) < sizeof(n))
+            return 0;
+        memcpy(&n, r->p, sizeof(n));
+        r->p += sizeof(n);
         lua_pushnumber(L, n);
-        break;
+        return 1;
     }
     case T_STR: {
-        size_t len = (size_t)get_varint(p);
+        uint64_t len;
 
-        lua_pushlstring(L, (const char *)*p, len);
-        *p += len;
-        break;
+        if (!get_varint(r, &len) || len > (uint64_t)(r->end - r->p))
+            return 0;
+        lua_pushlstring(L, (const char *)r->p, (size_t)len);
+        r->p += len;
+        return 1;
     }
     case T_KNOWN:
-        lua_rawgeti(L, KNOWN, *(*p)++);
-        break;
+        if (r->p >= r->end || *r->p == 0 || *r->p > KNOWN_COUNT)
+            return 0;
+        lua_rawgeti(L, KNOWN, *r->p++);
+        return 1;
     case T_TABLE:
+        if (depth > MAX_DEPTH)
+            return 0;
         luaL_checkstack(L, 4, NULL);
         lua_createtable(L, 0, 0);
-        while (**p != T_END) {
-            unpack_value(L, p);
-            unpack_value(L, p);
+        for (;;) {
+            if (r->p >= r->end)
+                break;
+            if (*r->p == T_END) {
+                r->p++;
+                return 1;
+            }
+            if (!unpack_value(L, r, depth + 1))
+                break;
+            /* A key: never a table here, never NaN (rawset would raise). */
+            if (lua_type(L, -1) == LUA_TTABLE ||
+                (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) != lua_tonumber(L, -1))) {
+                lua_pop(L, 1);
+                break;
+            }
+            if (!unpack_value(L, r, depth + 1)) {
+                lua_pop(L, 1);
+                break;
+            }
             lua_rawset(L, -3);
         }
-        (*p)++;
-        break;
+        lua_pop(L, 1);
+        return 0;
     default:
-        /* Cannot happen: the bytes are ours. */
-        lua_pushnil(L);
-        break;
+        return 0;
     }
 }
 
@@ -490,10 +534,10 @@ static int l_put(lua_State *L)
     luaL_checktype(L, 3, LUA_TTABLE);
     if (s->keep == 0)
         return 0;
-    s->blen = 0;
-    s->oom = 0;
-    pack_table(L, s, 3, 0);
-    if (s->oom)
+    s->pk.blen = 0;
+    s->pk.oom = 0;
+    pack_table(L, &s->pk, 3, 0);
+    if (s->pk.oom)
         return luaL_error(L, "receipt store: out of memory");
     if ((s->live + 1) * 2 > s->icap && !index_grow(s))
         return luaL_error(L, "receipt store: out of memory");
@@ -504,18 +548,18 @@ static int l_put(lua_State *L)
     }
     if (!ring_room(s))
         return luaL_error(L, "receipt store: out of memory");
-    e = malloc(sizeof(*e) + len + s->blen);
+    e = malloc(sizeof(*e) + len + s->pk.blen);
     if (e == NULL)
         return luaL_error(L, "receipt store: out of memory");
     e->at = at;
     e->hash = h;
     e->idlen = (uint32_t)len;
-    e->bloblen = (uint32_t)s->blen;
+    e->bloblen = (uint32_t)s->pk.blen;
     lua_getfield(L, 3, "final");
     e->final = (uint8_t)lua_toboolean(L, -1);
     lua_pop(L, 1);
     memcpy(e->data, id, len);
-    memcpy(e->data + len, s->buf, s->blen);
+    memcpy(e->data + len, s->pk.buf, s->pk.blen);
     e->seq = s->tail;
     s->ring[s->tail & (s->rcap - 1)] = e;
     s->tail++;
@@ -534,15 +578,17 @@ static int l_find(lua_State *L)
     const char *id = luaL_checklstring(L, 2, &len);
     double min_at = luaL_checknumber(L, 3);
     const entry *e;
-    const unsigned char *p;
+    reader r;
 
     if (s->live == 0)
         return 0;
     e = s->index[index_find(s, id, len, hash_id(id, len))];
     if (e == NULL || !e->final || e->at < min_at)
         return 0;
-    p = e->data + e->idlen;
-    unpack_value(L, &p);
+    r.p = e->data + e->idlen;
+    r.end = r.p + e->bloblen;
+    if (!unpack_value(L, &r, 0))
+        return luaL_error(L, "receipt store: a kept receipt does not unpack");
     return 1;
 }
 
@@ -566,7 +612,7 @@ static int l_gc(lua_State *L)
         free(s->ring[q & (s->rcap - 1)]);
     free(s->ring);
     free(s->index);
-    free(s->buf);
+    free(s->pk.buf);
     memset(s, 0, sizeof(*s));
     return 0;
 }
@@ -581,10 +627,65 @@ static int l_new(lua_State *L)
     s = (store *)lua_newuserdatauv(L, sizeof(*s), 0);
     memset(s, 0, sizeof(*s));
     s->keep = (size_t)keep;
-    known_fill(L, s, KNOWN);
+    known_fill(L, &s->pk, KNOWN);
     luaL_getmetatable(L, STORE_MT);
     lua_setmetatable(L, -2);
     return 1;
+}
+
+/* core.pack's format byte: what it makes, core.unpack takes. */
+#define PACK_FORMAT 0xB1
+#define PACKER lua_upvalueindex(2)
+
+/* core.pack(t) -> string: t packed as the store packs receipts, for
+ * whoever keeps them elsewhere (the OpenResty backend's shared dict). */
+static int l_pack(lua_State *L)
+{
+    packer *pk = (packer *)lua_touserdata(L, PACKER);
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    pk->blen = 0;
+    pk->oom = 0;
+    put_byte(pk, PACK_FORMAT);
+    pack_table(L, pk, 1, 0);
+    if (pk->oom)
+        return luaL_error(L, "core.pack: out of memory");
+    lua_pushlstring(L, (const char *)pk->buf, pk->blen);
+    return 1;
+}
+
+/* core.unpack(s) -> the table, or nil, err when s is not one core.pack
+ * made (of this version). */
+static int l_unpack(lua_State *L)
+{
+    size_t len;
+    const char *str = luaL_checklstring(L, 1, &len);
+    reader r;
+
+    r.p = (const unsigned char *)str;
+    r.end = r.p + len;
+    if (len == 0 || *r.p != PACK_FORMAT) {
+        lua_pushnil(L);
+        lua_pushstring(L, "not a packed table (format byte)");
+        return 2;
+    }
+    r.p++;
+    if (r.p >= r.end || *r.p != T_TABLE || !unpack_value(L, &r, 0) || r.p != r.end) {
+        lua_pushnil(L);
+        lua_pushstring(L, "not a packed table (malformed)");
+        return 2;
+    }
+    return 1;
+}
+
+static int packer_gc(lua_State *L)
+{
+    packer *pk = (packer *)lua_touserdata(L, 1);
+
+    free(pk->buf);
+    pk->buf = NULL;
+    pk->bcap = pk->blen = 0;
+    return 0;
 }
 
 static const luaL_Reg store_methods[] = {
@@ -598,15 +699,30 @@ void lsmpp_store_register(lua_State *L)
 {
     size_t i;
 
-    /* KNOWN: string -> index and index -> string. */
-    lua_createtable(L, (int)KNOWN_COUNT, (int)KNOWN_COUNT);
+    packer *pk;
+
+    /* KNOWN: index -> string (it also keeps them, so their addresses hold). */
+    lua_createtable(L, (int)KNOWN_COUNT, 0);
     for (i = 0; i < KNOWN_COUNT; i++) {
-        lua_pushstring(L, known_strings[i]);
-        lua_pushinteger(L, (lua_Integer)i + 1);
-        lua_rawset(L, -3);
         lua_pushstring(L, known_strings[i]);
         lua_rawseti(L, -2, (int)i + 1);
     }
+
+    /* core.pack and core.unpack: KNOWN and one packer. */
+    lua_pushvalue(L, -1);
+    pk = (packer *)lua_newuserdatauv(L, sizeof(*pk), 0);
+    memset(pk, 0, sizeof(*pk));
+    known_fill(L, pk, lua_absindex(L, -2));
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, packer_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -2);
+    lua_pushvalue(L, -2);
+    lua_pushcclosure(L, l_pack, 2);
+    lua_setfield(L, -5, "pack");
+    lua_pushcclosure(L, l_unpack, 2);
+    lua_setfield(L, -3, "unpack");
     luaL_newmetatable(L, STORE_MT);
     lua_pushvalue(L, -2);
     lua_pushcclosure(L, l_gc, 1);

@@ -17,10 +17,10 @@
 -- @module smpp.backend.ngx_receipts
 
 local receipts = require "smpp.receipts"
+local core = require "smpp.core"
 
 local ngx = ngx
 local type = type
-local pairs = pairs
 local ipairs = ipairs
 local error = error
 local tostring = tostring
@@ -28,7 +28,6 @@ local tonumber = tonumber
 local setmetatable = setmetatable
 local str_sub = string.sub
 local str_find = string.find
-local tbl_concat = table.concat
 
 local _M = {}
 local mt = { __index = _M }
@@ -37,48 +36,15 @@ local mt = { __index = _M }
 local POLL = 0.02
 
 -- ---------------------------------------------------------------------------
--- A receipt table as a string and back: each key and value length-prefixed
--- with a type letter (s string, n number, b boolean, t table), so any byte
--- may appear in a text. Receipts hold nothing else.
+-- A receipt table as a string and back: core.pack (C, the in-process
+-- store's packing: strings, numbers, booleans and tables of them; known
+-- keys one byte). Strings of the format before it (a type letter and a
+-- length before each key and value) are still read, for the old workers
+-- of an upgrade's reload.
 
-local encode_into
+local pack, unpack = core.pack, core.unpack
 
-local function put_value(buf, v)
-  local tv = type(v)
-  if tv == "string" then
-    buf[#buf + 1] = "s" .. #v .. ":" .. v
-  elseif tv == "number" then
-    local s = tostring(v)
-    buf[#buf + 1] = "n" .. #s .. ":" .. s
-  elseif tv == "boolean" then
-    buf[#buf + 1] = v and "b1:1" or "b1:0"
-  elseif tv == "table" then
-    local inner = {}
-    encode_into(inner, v)
-    local s = tbl_concat(inner)
-    buf[#buf + 1] = "t" .. #s .. ":" .. s
-  else
-    return false
-  end
-  return true
-end
-
-function encode_into(buf, t)
-  for k, v in pairs(t) do
-    local at = #buf
-    if put_value(buf, k) and not put_value(buf, v) then
-      buf[at + 1] = nil -- a key without a value it can keep: neither
-    end
-  end
-end
-
-local function encode(t)
-  local buf = {}
-  encode_into(buf, t)
-  return tbl_concat(buf)
-end
-
-local decode
+local legacy_decode
 
 -- One value at pos: value, next pos; nil on a malformed string.
 local function get_value(s, pos)
@@ -92,11 +58,11 @@ local function get_value(s, pos)
   if tag == "s" then return raw, nxt end
   if tag == "n" then return tonumber(raw), nxt end
   if tag == "b" then return raw == "1", nxt end
-  if tag == "t" then return decode(raw), nxt end
+  if tag == "t" then return legacy_decode(raw), nxt end
   return nil
 end
 
-function decode(s)
+function legacy_decode(s)
   local t, pos, len = {}, 1, #s
   while pos <= len do
     local k, v
@@ -109,7 +75,11 @@ function decode(s)
   return t
 end
 
-_M.encode, _M.decode = encode, decode
+local function decode(s)
+  return unpack(s) or legacy_decode(s)
+end
+
+_M.encode, _M.decode = pack, decode
 
 -- ---------------------------------------------------------------------------
 -- The store.
@@ -144,7 +114,7 @@ function _M:put(r)
   if self.keep > 0 then
     -- A full dict drops its least recently used entries (forcible): the
     -- oldest receipts go, as in the in-process store.
-    local ok, err = self.dict:set(key(id), encode(r), self.ttl > 0 and self.ttl or 0)
+    local ok, err = self.dict:set(key(id), pack(r), self.ttl > 0 and self.ttl or 0)
     if not ok then
       ngx.log(ngx.ERR, "smpp: shared_dict: receipt for ", id, " not kept: ", tostring(err))
     end
