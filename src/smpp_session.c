@@ -458,13 +458,23 @@ static uint32_t retry_limit(const smpp_session *s, uint32_t status)
 /* ---- requests in flight ------------------------------------------------ */
 
 /* Sequence numbers come in order, so the low bits spread them evenly. */
+/* A sequence number's home slot. Sequence numbers come in a row, and taken
+ * as they are they would fill one run of adjacent slots: every delete
+ * (hash_del) would then walk the whole window. Mixed, runs stay short. */
+static inline uint32_t hash_home(const smpp_session *s, uint32_t seq)
+{
+    uint32_t h = seq * 0x9E3779B1u;
+
+    return (h ^ (h >> 16)) & s->hmask;
+}
+
 static uint32_t hash_find(const smpp_session *s, uint32_t seq)
 {
     uint32_t i;
 
     if (s->htab == NULL)
         return UINT32_MAX;
-    for (i = seq & s->hmask; s->htab[i] != 0; i = (i + 1) & s->hmask)
+    for (i = hash_home(s, seq); s->htab[i] != 0; i = (i + 1) & s->hmask)
         if (s->reqs[s->htab[i] - 1].seq == seq)
             return i;
     return UINT32_MAX;
@@ -474,7 +484,7 @@ static void hash_put(smpp_session *s, int32_t idx)
 {
     uint32_t i;
 
-    for (i = s->reqs[idx].seq & s->hmask; s->htab[i] != 0; i = (i + 1) & s->hmask)
+    for (i = hash_home(s, s->reqs[idx].seq); s->htab[i] != 0; i = (i + 1) & s->hmask)
         ;
     s->htab[i] = (uint32_t)idx + 1;
 }
@@ -489,7 +499,7 @@ static void hash_del(smpp_session *s, uint32_t i)
         j = (j + 1) & s->hmask;
         if (s->htab[j] == 0)
             break;
-        home = s->reqs[s->htab[j] - 1].seq & s->hmask;
+        home = hash_home(s, s->reqs[s->htab[j] - 1].seq);
         /* The entry at j may move to the hole at i unless its home lies
          * cyclically in (i, j]. */
         if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
