@@ -117,6 +117,27 @@ describe("core.receipt_store", function()
     assert.is_nil(s:find("m" .. ((200000 - 1200) % 1500), 0))
   end)
 
+  it("keeps the deliver_sm's bytes when given, and decodes them as the link did", function()
+    local pdu = require "smpp.pdu"
+    local bytes = assert(pdu.encode {
+      command = "deliver_sm", sequence_number = 16, service_type = "MSG",
+      destination_addr = "+6598765432", esm_class = 4, data_coding = 0,
+      short_message = "id:0123456789ab sub:001 dlvrd:001 submit date:2611251200"
+        .. " done date:2611251201 stat:DELIVRD err:000 text:",
+      tlvs = { { tag = 0x001E, value = "0123456789ab" }, { tag = 0x0427, value = 2 } },
+    })
+    local r = assert(pdu.receipt(bytes))
+    local s = core.receipt_store(10)
+    r.added_by_handler = true
+    s:put("0123456789ab", r, 1, 0, bytes)
+    local got = s:find("0123456789ab", 0)
+    r.added_by_handler = nil
+    assert.same(r, got)
+    assert.equal("DELIVERED", got.state)
+    assert.equal(2, got.tlvs.message_state)
+    assert.has_error(function() s:put("x", r, 1, 0, 42) end)
+  end)
+
   it("keep = 0 keeps nothing", function()
     local s = core.receipt_store(0)
     s:put("m1", receipt("m1"), 1, 0)

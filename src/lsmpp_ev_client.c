@@ -174,13 +174,13 @@ static void client_event(lua_State *L, lev_link *k, const smpp_event *ev, int uv
         lua_call(L, argc + 1, 0);
         return;
     case SMPP_EV_DELIVER: {
-        /* "receipt", r or "deliver", pdu */
+        /* "receipt", r, bytes or "deliver", pdu */
         int receipt = strcmp(lua_tostring(L, -n), "receipt") == 0;
         if (receipt)
             c->receipts++;
         argc = lev_link_handler(L, k, uv, receipt ? UV_ON_RECEIPT : UV_ON_DELIVER, n, 0);
         if (argc < 0)
-            no_handler_line(L, lua_gettop(L), receipt);
+            no_handler_line(L, lua_gettop(L) - n + 2, receipt);
         else
             lua_call(L, argc, 0);
         return;

@@ -320,10 +320,11 @@ int lsmpp_push_event(lua_State *L, const smpp_event *ev, int token, const char *
             lsmpp_push_keys(L);
             lsmpp_push_receipt_k(L, lua_gettop(L), ev->pdu, &r);
             lua_remove(L, -2);
-        } else {
-            lua_pushliteral(L, "deliver");
-            lsmpp_push_pdu(L, ev->pdu);
+            lsmpp_push_pdu_bytes(L, ev->pdu);
+            return 3;
         }
+        lua_pushliteral(L, "deliver");
+        lsmpp_push_pdu(L, ev->pdu);
         return 2;
     case SMPP_EV_BIND_REQUEST:
         lua_pushliteral(L, "bind_request");

@@ -87,7 +87,10 @@ int lsmpp_push_result(lua_State *L, const smpp_event *ev);
  *                                    answered with a status (then status
  *                                    is the number), else the reason text
  *   "result", token, <lsmpp_push_result's values>
- *   "receipt", r                     the receipt table, r.final set
+ *   "receipt", r, bytes              the receipt table, r.final set; the
+ *                                    deliver_sm's bytes (a store keeps
+ *                                    them instead of r; nil if they do
+ *                                    not encode)
  *   "deliver", pdu                   a deliver_sm that is no receipt
  *   "bind_request", system_id, password
  *   "request", pdu

@@ -639,6 +639,31 @@ void lsmpp_push_receipt_k(lua_State *L, int keys, const smpp_pdu *deliver,
     push_receipt(L, keys, deliver, r);
 }
 
+void lsmpp_push_pdu_bytes(lua_State *L, const smpp_pdu *pdu)
+{
+    uint8_t buf[512];
+    smpp_error err;
+    long n = smpp_pdu_encode(pdu, buf, sizeof(buf), &err);
+
+    if (n >= 0) {
+        lua_pushlstring(L, (const char *)buf, (size_t)n);
+    } else if (n == SMPP_ERR_BUFFER) {
+        /* A long one (message_payload): GC-owned scratch, so an error
+         * raised meanwhile leaks nothing. */
+        size_t need = err.limit;
+        uint8_t *big = (uint8_t *)lua_newuserdatauv(L, need, 0);
+
+        n = smpp_pdu_encode(pdu, big, need, &err);
+        if (n >= 0)
+            lua_pushlstring(L, (const char *)big, (size_t)n);
+        else
+            lua_pushnil(L);
+        lua_remove(L, -2);
+    } else {
+        lua_pushnil(L);
+    }
+}
+
 /* ---- table -> pdu --------------------------------------------------------- */
 
 /* "integer expected, got string" style message for the value at idx. */

@@ -100,6 +100,10 @@ int lsmpp_fill_pdu_k(lua_State *L, int keys, int idx, smpp_pdu *pdu, lsmpp_scrat
  * nil. Copies every string. */
 void lsmpp_push_receipt_k(lua_State *L, int keys, const smpp_pdu *deliver,
                           const smpp_receipt_pdu *r);
+/* Push pdu's bytes as a string (the deliver_sm a receipt came in, for a
+ * receipt store that keeps it instead of the table), or nil when it does
+ * not encode (it always does: it was decoded). */
+void lsmpp_push_pdu_bytes(lua_State *L, const smpp_pdu *pdu);
 /* Push the table pdu.parse_receipt gives for receipt text: id, sub, dlvrd,
  * submit_date, done_date, stat (upper-cased), err, text (nil when missing)
  * and raw (the string at raw_idx when raw_idx != 0, saving a copy; else

@@ -24,7 +24,10 @@
 #include <string.h>
 
 #include "lsmpp_compat.h"
+#include "lsmpp_pdu.h"
 #include "lsmpp_store.h"
+#include "smpp_pdu.h"
+#include "smpp_receipt.h"
 
 #define STORE_MT "smpp.receipt_store"
 #define MAX_DEPTH 8
@@ -88,7 +91,8 @@ typedef struct entry {
     uint32_t idlen;
     uint32_t bloblen;
     uint8_t final;
-    unsigned char data[]; /* the id, then the packed table */
+    uint8_t pdu;          /* the blob is the deliver_sm's bytes, not a packing */
+    unsigned char data[]; /* the id, then the blob */
 } entry;
 
 /* Known strings by address: short strings are interned, so while KNOWN
@@ -519,8 +523,10 @@ static store *check_store(lua_State *L)
     return (store *)luaL_checkudata(L, 1, STORE_MT);
 }
 
-/* store:put(id, r, at, min_at): keep r (a table) for id, received at `at`;
- * entries older than min_at go. */
+/* store:put(id, r, at, min_at [, bytes]): keep r (a table) for id,
+ * received at `at`; entries older than min_at go. With bytes (the
+ * deliver_sm r was decoded from), those are kept instead of a packing of
+ * r: a copy is cheaper than a walk of the table. */
 static int l_put(lua_State *L)
 {
     store *s = check_store(L);
@@ -528,17 +534,29 @@ static int l_put(lua_State *L)
     const char *id = luaL_checklstring(L, 2, &len);
     double at = luaL_checknumber(L, 4), min_at = luaL_checknumber(L, 5);
     uint32_t h = hash_id(id, len);
-    size_t i;
+    size_t i, bloblen;
     entry *e;
+    const char *blob;
+    int pdu = lua_type(L, 6) == LUA_TSTRING;
 
     luaL_checktype(L, 3, LUA_TTABLE);
+    if (!pdu && !lua_isnoneornil(L, 6))
+        luaL_argerror(L, 6, "the deliver_sm's bytes (a string) or nil expected");
     if (s->keep == 0)
         return 0;
-    s->pk.blen = 0;
-    s->pk.oom = 0;
-    pack_table(L, &s->pk, 3, 0);
-    if (s->pk.oom)
-        return luaL_error(L, "receipt store: out of memory");
+    if (pdu) {
+        blob = lua_tolstring(L, 6, &bloblen);
+    } else {
+        s->pk.blen = 0;
+        s->pk.oom = 0;
+        pack_table(L, &s->pk, 3, 0);
+        if (s->pk.oom)
+            return luaL_error(L, "receipt store: out of memory");
+        blob = (const char *)s->pk.buf;
+        bloblen = s->pk.blen;
+    }
+    if (bloblen > UINT32_MAX)
+        return luaL_error(L, "receipt store: a receipt of %zu bytes", bloblen);
     if ((s->live + 1) * 2 > s->icap && !index_grow(s))
         return luaL_error(L, "receipt store: out of memory");
     i = index_find(s, id, len, h);
@@ -548,18 +566,19 @@ static int l_put(lua_State *L)
     }
     if (!ring_room(s))
         return luaL_error(L, "receipt store: out of memory");
-    e = malloc(sizeof(*e) + len + s->pk.blen);
+    e = malloc(sizeof(*e) + len + bloblen);
     if (e == NULL)
         return luaL_error(L, "receipt store: out of memory");
     e->at = at;
     e->hash = h;
     e->idlen = (uint32_t)len;
-    e->bloblen = (uint32_t)s->pk.blen;
+    e->bloblen = (uint32_t)bloblen;
+    e->pdu = (uint8_t)pdu;
     lua_getfield(L, 3, "final");
     e->final = (uint8_t)lua_toboolean(L, -1);
     lua_pop(L, 1);
     memcpy(e->data, id, len);
-    memcpy(e->data + len, s->pk.buf, s->pk.blen);
+    memcpy(e->data + len, blob, bloblen);
     e->seq = s->tail;
     s->ring[s->tail & (s->rcap - 1)] = e;
     s->tail++;
@@ -567,6 +586,22 @@ static int l_put(lua_State *L)
     s->live++;
     prune(s, min_at);
     return 0;
+}
+
+/* The receipt table of a kept deliver_sm, decoded as the link decoded it. */
+static int push_kept_pdu(lua_State *L, const unsigned char *p, size_t len)
+{
+    smpp_pdu pdu;
+    smpp_receipt_pdu r;
+    smpp_error err;
+    int keys;
+
+    if (smpp_pdu_decode(&pdu, p, len, &err) < 0 || !smpp_receipt_from_pdu(&pdu, &r))
+        return luaL_error(L, "receipt store: a kept deliver_sm does not decode");
+    lsmpp_push_keys(L);
+    keys = lua_gettop(L);
+    lsmpp_push_receipt_k(L, keys, &pdu, &r);
+    return 1;
 }
 
 /* store:find(id, min_at) -> a copy of the final receipt kept for id, when
@@ -585,6 +620,8 @@ static int l_find(lua_State *L)
     e = s->index[index_find(s, id, len, hash_id(id, len))];
     if (e == NULL || !e->final || e->at < min_at)
         return 0;
+    if (e->pdu)
+        return push_kept_pdu(L, e->data + e->idlen, e->bloblen);
     r.p = e->data + e->idlen;
     r.end = r.p + e->bloblen;
     if (!unpack_value(L, &r, 0))

@@ -151,7 +151,9 @@ local function remember(acct, id, t0, now)
   acct.sent[id] = t0
 end
 
-local function on_receipt(st, r)
+-- r: the receipt table; bytes: its deliver_sm as it came, when the link
+-- gives it (the store keeps those instead of r).
+local function on_receipt(st, r, bytes)
   local acct = st.acct
   local id = r.message_id
   if type(id) == "string" then
@@ -175,7 +177,7 @@ local function on_receipt(st, r)
         .. " submits, or ahead of its submit_sm_resp")
     end
   end
-  acct.rx:put(r)
+  acct.rx:put(r, bytes)
   -- Called as it is: this runs inside the link's receipt callback, whose
   -- wrapper (attach) reports an error raised here.
   local fn = acct.handler_fn
@@ -557,8 +559,8 @@ function schedule(st, reason)
 end
 
 function attach(st, link)
-  link:on_receipt(callback(function(r)
-    on_receipt(st, r)
+  link:on_receipt(callback(function(r, bytes)
+    on_receipt(st, r, bytes)
   end))
   link:on_close(callback(function(reason)
     link_closed(st, link, reason)

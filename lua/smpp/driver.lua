@@ -439,9 +439,12 @@ function _M.new(host)
       else
         call(cb, nil, a)
       end
-    elseif kind == "receipt" or kind == "deliver" then
-      local fn = kind == "receipt" and k.on_receipt or k.on_deliver
-      if fn then call(fn, a) else no_handler(kind, a) end
+    elseif kind == "receipt" then
+      -- The receipt, and its deliver_sm's bytes (a receipt store keeps
+      -- those instead of the table).
+      if k.on_receipt then call(k.on_receipt, a, b) else no_handler(kind, a) end
+    elseif kind == "deliver" then
+      if k.on_deliver then call(k.on_deliver, a) else no_handler(kind, a) end
     elseif kind == "closed" then
       if k.on_close then call(k.on_close, a) end
     elseif kind == "log" then

@@ -14,7 +14,9 @@
 --
 --     local store = receipts.new { keep = 10000, ttl = 600,
 --                                  now = host.now, timer = host.timer }
---     store:put(r)                 -- keep r; wake its waiters when final
+--     store:put(r, bytes)          -- keep r (or the deliver_sm bytes it
+--                                  -- came in, when given); wake its
+--                                  -- waiters when final
 --     local r = store:find(id)     -- the final receipt kept for id, or nil
 --     store:wait(id, timeout, done) -- done(r) or done(nil, "timeout")
 --     store:wake_all("closed")     -- every waiter gets done(nil, err)
@@ -86,14 +88,16 @@ end
 --- Keep a receipt (one with a message_id, while `keep` > 0) and, when it is
 -- final (`r.final`), wake the calls waiting for its message_id.
 -- @tparam table r the receipt table
-function _M:put(r)
+-- @tparam[opt] string bytes the deliver_sm it came in: kept instead of the
+--   table (`find` decodes it again), which costs a copy, not a packing
+function _M:put(r, bytes)
   local id = r.message_id
   if type(id) ~= "string" or id == "" then
     return
   end
   if self.keep > 0 then
     local now = self.now()
-    self.kept:put(id, r, now, now - self.ttl)
+    self.kept:put(id, r, now, now - self.ttl, bytes)
   end
   -- Interim receipts (final = false: SMPP 3.4 message_state ENROUTE,
   -- ACCEPTED) are no outcome: a wait goes on past them.
@@ -102,8 +106,9 @@ function _M:put(r)
   end
 end
 
---- The final receipt kept for a message_id: a copy of the table `put`
--- was given (its strings, numbers, booleans and tables of them).
+--- The final receipt kept for a message_id: a fresh table, decoded from
+-- the deliver_sm `put` was given, else a copy of the table (its strings,
+-- numbers, booleans and tables of them).
 -- @tparam string id
 -- @treturn table|nil
 function _M:find(id)

@@ -36,11 +36,12 @@ local mt = { __index = _M }
 local POLL = 0.02
 
 -- ---------------------------------------------------------------------------
--- A receipt table as a string and back: core.pack (C, the in-process
--- store's packing: strings, numbers, booleans and tables of them; known
--- keys one byte). Strings of the format before it (a type letter and a
--- length before each key and value) are still read, for the old workers
--- of an upgrade's reload.
+-- A receipt as a string and back: the deliver_sm it came in, when the
+-- link gives its bytes (a copy; read back with core.receipt, the link's
+-- own decoding), else core.pack (C: strings, numbers, booleans and tables
+-- of them). Strings of the format before these (a type letter and a length
+-- before each key and value) are still read, for the old workers of an
+-- upgrade's reload.
 
 local pack, unpack = core.pack, core.unpack
 
@@ -75,7 +76,16 @@ function legacy_decode(s)
   return t
 end
 
+local receipt_of = core.receipt
+local str_byte = string.byte
+
+-- A kept receipt: the deliver_sm's bytes (a command_length below 16 MB
+-- starts with a zero byte), core.pack's string, or the old format.
 local function decode(s)
+  if str_byte(s, 1) == 0 then
+    local r = receipt_of(s)
+    return r or nil
+  end
   return unpack(s) or legacy_decode(s)
 end
 
@@ -108,13 +118,13 @@ local function key(id)
   return "r:" .. id
 end
 
-function _M:put(r)
+function _M:put(r, bytes)
   local id = r.message_id
   if type(id) ~= "string" or id == "" then return end
   if self.keep > 0 then
     -- A full dict drops its least recently used entries (forcible): the
     -- oldest receipts go, as in the in-process store.
-    local ok, err = self.dict:set(key(id), pack(r), self.ttl > 0 and self.ttl or 0)
+    local ok, err = self.dict:set(key(id), bytes or pack(r), self.ttl > 0 and self.ttl or 0)
     if not ok then
       ngx.log(ngx.ERR, "smpp: shared_dict: receipt for ", id, " not kept: ", tostring(err))
     end
