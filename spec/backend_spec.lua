@@ -278,3 +278,49 @@ describe("a backend's receipt store", function()
     assert.matches("logged\ttrue", out)
   end)
 end)
+
+describe("smpp.backend.ev's timers", function()
+  -- A fresh interpreter: the loop must hold nothing but these timers.
+  local function run_in(code)
+    return process.lua(code, "-u SMPP_BACKEND")
+  end
+
+  it("fire in time order, not a stopped one, an error reported and the rest run", function()
+    local code, out = run_in([[
+      local host = require "smpp.backend.ev"
+      local ev = require "smpp.ev"
+      local fired = {}
+      ev.on_error(function(msg) fired[#fired + 1] = "error:" .. msg:match("boom") end)
+      host.timer(0.03, function() fired[#fired + 1] = "c" end)
+      host.timer(0.01, function() fired[#fired + 1] = "a" end)
+      local stopped = host.timer(0.02, function() fired[#fired + 1] = "stopped" end)
+      host.timer(0.02, function() error("boom") end)
+      host.timer(0.02, function() fired[#fired + 1] = "b" end)
+      -- Added from a timer, due at once: runs in the same turn or the next.
+      host.timer(0.01, function()
+        host.timer(0, function() fired[#fired + 1] = "a2" end)
+      end)
+      stopped:stop()
+      stopped:stop()
+      local t0 = host.now()
+      while host.run_once() do end
+      print(table.concat(fired, " "), host.now() - t0 >= 0.029)
+    ]])
+    assert.equal(0, code, out)
+    assert.equal("a a2 error:boom b c\ttrue\n", out)
+  end)
+
+  it("leave the loop with nothing active once the last one is stopped", function()
+    local code, out = run_in([[
+      local host = require "smpp.backend.ev"
+      local t = host.timer(30, function() print("fired") end)
+      local t2 = host.timer(60, function() print("fired") end)
+      t:stop()
+      t2:stop()
+      local t0 = os.time()
+      print(host.run_once(), os.time() - t0 < 5)
+    ]])
+    assert.equal(0, code, out)
+    assert.equal("false\ttrue\n", out)
+  end)
+end)

@@ -147,6 +147,16 @@ static int l_stop(lua_State *L)
     return 0;
 }
 
+/* ev.call(fn, ...) -> true | false: fn(...) as the loop calls its
+ * callbacks, an error going to on_error's handler (the backend's timer
+ * heap runs each due timer so). */
+static int l_call(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_pushboolean(L, lev_pcall(L, CTX(L), lua_gettop(L) - 1, 0) == 0);
+    return 1;
+}
+
 static int l_on_error(lua_State *L)
 {
     lev_ctx *ctx = CTX(L);
@@ -474,6 +484,7 @@ LEV_EXPORT int luaopen_smpp_ev(lua_State *L)
                                      {"timer", l_timer},
                                      {"signal", l_signal},
                                      {"on_error", l_on_error},
+                                     {"call", l_call},
                                      {"client", lev_client_new},
                                      {"server", lev_server_new},
                                      {NULL, NULL}};

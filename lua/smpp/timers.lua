@@ -1,9 +1,10 @@
 --- One-shot timers in a binary heap on (at, seq), for backends that serve
--- their own timers (LuaSocket's loop, OpenResty's ticker thread). Each
+-- their own timers (LuaSocket's loop, OpenResty's ticker thread, libev's
+-- one timer for all). Each
 -- timer knows its place, so `stop` is O(log n) and a stopped timer costs
 -- nothing more.
 --
---   local timers = require("smpp.timers").new(now)
+--   local timers = require("smpp.timers").new(now [, on_empty])
 --   local t = timers:add(after, fn)   -- t:stop()
 --   timers:next_at()                  -- when the first is due, or nil
 --   timers:run_due(call)              -- call(fn) for each one due now
@@ -74,7 +75,11 @@ timer_mt.__index = timer_mt
 --- Stop the timer; it will not fire. Idempotent.
 function timer_mt:stop()
   if self.i then
-    remove(self.set, self)
+    local set = self.set
+    remove(set, self)
+    if set.n == 0 and set.on_empty then
+      set.on_empty()
+    end
   end
 end
 
@@ -83,8 +88,10 @@ function timer_mt:__tostring()
 end
 
 --- A set of timers on the clock `now` (a function: seconds).
-function _M.new(now)
-  return setmetatable({ heap = {}, n = 0, seq = 0, now = now }, mt)
+-- `on_empty` (optional): called when a stop leaves no timer (a backend
+-- that serves the set from one timer of its own stops that one then).
+function _M.new(now, on_empty)
+  return setmetatable({ heap = {}, n = 0, seq = 0, now = now, on_empty = on_empty }, mt)
 end
 
 --- `fn()` due `after` seconds from now. Raises at the caller of the
