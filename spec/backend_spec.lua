@@ -281,12 +281,12 @@ end)
 
 describe("smpp.backend.ev's timers", function()
   -- A fresh interpreter: the loop must hold nothing but these timers.
-  local function run_in(code)
+  local function fresh_lua(code)
     return process.lua(code, "-u SMPP_BACKEND")
   end
 
   it("fire in time order, not a stopped one, an error reported and the rest run", function()
-    local code, out = run_in([[
+    local code, out = fresh_lua([[
       local host = require "smpp.backend.ev"
       local ev = require "smpp.ev"
       local fired = {}
@@ -311,7 +311,7 @@ describe("smpp.backend.ev's timers", function()
   end)
 
   it("leave the loop with nothing active once the last one is stopped", function()
-    local code, out = run_in([[
+    local code, out = fresh_lua([[
       local host = require "smpp.backend.ev"
       local t = host.timer(30, function() print("fired") end)
       local t2 = host.timer(60, function() print("fired") end)
