@@ -271,44 +271,40 @@ end
 
 local enqueue
 
--- The callback form's records carry the caller's cb instead of a done
--- closure: no closure per submit. A result that comes before submit
--- returned (a link that fails at once, from top-level code) is held and
--- handed over from the loop, as loop.async does: code after the call
--- always runs first.
+-- Records of the callback and coroutine forms carry the caller's cb or
+-- coroutine instead of a done closure: no closure per submit. A result
+-- that comes before submit returned (a link that fails at once, from
+-- top-level code) is held: a callback gets it from the loop, as
+-- loop.async does (code after the call always runs first); a coroutine's
+-- submit returns it.
 local function deliver(rec, n, res, err, status, nack)
-  local co = rec.co
-  if co then
-    -- A coroutine's submit: yielded, or about to look at rec.early.
-    if not rec.started then
+  -- A coroutine's submit is resumed with the result, a callback's called.
+  local go, target = call_back, rec.cb
+  if rec.co then
+    go, target = resume, rec.co
+  end
+  if not rec.started then
+    if rec.co then
+      -- Not yielded yet: submit returns these itself.
       rec.early = pack(res, err, status, nack)
       rec.early.n = n
       return
     end
-    if n == 1 then
-      return resume(co, res)
-    elseif n == 2 then
-      return resume(co, nil, err)
-    end
-    return resume(co, res, err, status, nack)
-  end
-  local cb = rec.cb
-  if not rec.started then
     local t
     t = host_timer(0, function()
       t:stop()
-      call_back(cb, res, err, status, nack)
+      call_back(target, res, err, status, nack)
     end)
     return
   end
   if n == 1 then
-    return call_back(cb, res)
+    return go(target, res)
   elseif n == 2 then
-    return call_back(cb, nil, err)
+    return go(target, nil, err)
   elseif n == 3 then
-    return call_back(cb, res, err, status)
+    return go(target, res, err, status)
   end
-  return call_back(cb, res, err, status, nack)
+  return go(target, res, err, status, nack)
 end
 
 -- done() with as many values as the link gave, so that results read the
