@@ -24,26 +24,8 @@ local NODE = os.getenv("NODE") or "node"
 local str_format = string.format
 local floor = math.floor
 
-local function shell_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
-local function status_kb(pid, key)
-  local f = io.open("/proc/" .. tostring(pid) .. "/status", "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return tonumber(s:match(key .. ":%s*(%d+) kB"))
-end
-
--- On-CPU seconds of a process so far (schedstat's nanoseconds).
-local function cpu_seconds(pid)
-  local f = io.open("/proc/" .. tostring(pid) .. "/schedstat", "r")
-  if not f then return 0 end
-  local ns = tonumber((f:read("l") or ""):match("^(%d+)")) or 0
-  f:close()
-  return ns / 1e9
-end
+local proc = dofile(script_dir .. "/proc.lua")
+local status_kb, cpu_seconds, shell_quote = proc.status_kb, proc.cpu_seconds, proc.shell_quote
 
 -- A server in a child: its pid and port (from its "...:PORT" line).
 local function spawn_server(cmd)

@@ -40,40 +40,11 @@ local floor = math.floor
 local str_format = string.format
 local LUA = os.getenv("LUA") or "lua5.4"
 
-local function status_kb(pid, key)
-  local f = io.open("/proc/" .. tostring(pid) .. "/status", "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return tonumber(s:match(key .. ":%s*(%d+) kB"))
-end
-
--- CPU seconds a process used so far: schedstat's on-CPU nanoseconds, else
--- utime + stime from stat (clock ticks).
-local function cpu_seconds(pid)
-  local f = io.open("/proc/" .. tostring(pid) .. "/schedstat", "r")
-  if f then
-    local ns = tonumber((f:read("l") or ""):match("^(%d+)"))
-    f:close()
-    if ns then return ns / 1e9 end
-  end
-  f = io.open("/proc/" .. tostring(pid) .. "/stat", "r")
-  if not f then return 0 end
-  local s = f:read("a")
-  f:close()
-  local rest = s:match("%) (.*)$")
-  local fields = {}
-  for v in rest:gmatch("%S+") do fields[#fields + 1] = v end
-  -- utime and stime are fields 14 and 15 of the line, 12 and 13 after ")".
-  return (tonumber(fields[12]) + tonumber(fields[13])) / 100
-end
+local proc = dofile(script_dir .. "/proc.lua")
+local status_kb, cpu_seconds, shell_quote = proc.status_kb, proc.cpu_seconds, proc.shell_quote
 
 local function mb(kb)
   return kb and str_format("%.1f MB", kb / 1024) or "?"
-end
-
-local function shell_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
 end
 
 local OTP = { to = "+6598765432", template = "otp-login", code = "123456",
