@@ -398,6 +398,24 @@ describe("core.session", function()
       assert.equal(1, s:stats().receipts)
     end)
 
+    it("hands each receipt's deliver_sm bytes with it, long ones too", function()
+      local s = bound { enquire_link_interval = 0 }
+      local short = receipt(901, "m-8")
+      local text = "id:m-9 sub:001 dlvrd:001 submit date:2612041200 done date:2612041201"
+        .. " stat:DELIVRD err:000 text:" .. ("x"):rep(600)
+      local long = enc { command = "deliver_sm", sequence_number = 902, esm_class = 4,
+                         destination_addr = "+6598765432",
+                         tlvs = { { tag = 0x0424, value = text }, { tag = 0x0427, value = 2 } } }
+      s:feed(short .. long, 2)
+      local list = events(s, 2)
+      assert.same({ "receipt", "receipt" }, kinds(list))
+      assert.equal(short, list[1][3])
+      assert.equal(#long, #list[2][3])
+      assert.is_true(#list[2][3] > 600)
+      assert.same(list[2][2], (pdu.receipt(list[2][3])))
+      assert.equal("m-9", list[2][2].message_id)
+    end)
+
     it("marks interim receipts not final and the last one final", function()
       local s = bound { enquire_link_interval = 0 }
       s:feed(receipt(5, "m", 6, "ACCEPTD") .. receipt(6, "m", 1, "ENROUTE")

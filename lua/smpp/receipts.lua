@@ -61,8 +61,8 @@ function _M.new(opts)
   end
   return setmetatable({
     now = opts.now, timer = opts.timer, keep = keep, ttl = ttl,
-    -- The receipts themselves, packed in C memory (see lsmpp_store.c: kept
-    -- as tables they cost the collector more than the rest of a message).
+    -- The receipts themselves, in C memory (lsmpp_store.c: kept as Lua
+    -- tables they cost the collector more than the rest of a message).
     kept = core.receipt_store(keep),
     list = {}, nwaiters = 0,
   }, mt)

@@ -1,8 +1,7 @@
 --- One-shot timers in a binary heap on (at, seq), for backends that serve
--- their own timers (LuaSocket's loop, OpenResty's ticker thread, libev's
--- one timer for all). Each
--- timer knows its place, so `stop` is O(log n) and a stopped timer costs
--- nothing more.
+-- their own timers (LuaSocket's loop, OpenResty's ticker thread, one
+-- libev timer for all). Each timer knows its place, so `stop` is
+-- O(log n) and a stopped timer costs nothing more.
 --
 --   local timers = require("smpp.timers").new(now [, on_empty])
 --   local t = timers:add(after, fn)   -- t:stop()
