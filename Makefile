@@ -176,8 +176,9 @@ bench-hosts: all
 
 # libFuzzer targets, each run for FUZZ_SECONDS (bounded).
 FUZZ_SECONDS ?= 20
-# lua_*: the Lua faces (table -> PDU, core.session), with Lua 5.4 embedded.
-FUZZERS := decode receipt text session client_session server_session lua_pdu lua_session
+# lua_*: the Lua faces (table -> PDU, core.session, core.unpack), with Lua 5.4 embedded.
+FUZZERS := decode receipt text session client_session server_session lua_pdu lua_session \
+            lua_unpack
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc
 $(BUILD)/fuzz_%: spec/fuzz/fuzz_%.c spec/fuzz/session_script.h $(CODEC_SRC) $(SESSION_SRC) $(HEADERS)
 	@mkdir -p $(@D)
