@@ -165,6 +165,21 @@ describe("core.pack and core.unpack", function()
       < #"message_idastatDELIVRDstateDELIVERED")
   end)
 
+  it("agree on how deep a table may go: unpack takes what pack writes, no deeper", function()
+    -- n tables, each the value of key "a" in the one around it.
+    local function nested(n)
+      return "\177" .. ("\5\4\1a"):rep(n - 1) .. "\5" .. ("\6"):rep(n)
+    end
+    local t = assert(core.unpack(nested(8)))
+    assert.same(t, core.unpack(core.pack(t)))
+    assert.is_nil(core.unpack(nested(9)))
+    -- A deeper table is packed cut at the same depth.
+    local deep = {}
+    local at = deep
+    for _ = 1, 12 do at.a = {}; at = at.a end
+    assert.same(t, core.unpack(core.pack(deep)))
+  end)
+
   it("refuse, never raise on, what core.pack did not make", function()
     local s = core.pack(receipt("m1"))
     for i = 0, #s - 1 do

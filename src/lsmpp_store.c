@@ -349,7 +349,7 @@ static int unpack_value(lua_State *L, reader *r, int depth)
         lua_rawgeti(L, KNOWN, *r->p++);
         return 1;
     case T_TABLE:
-        if (depth > MAX_DEPTH)
+        if (depth >= MAX_DEPTH) /* deeper than pack writes */
             return 0;
         luaL_checkstack(L, 4, NULL);
         lua_createtable(L, 0, 0);
