@@ -79,10 +79,8 @@ local function one_run(client, server, window, n)
   local p = assert(io.popen(cmd .. " 2>&1", "r"))
   local out = p:read("a")
   p:close()
-  local line = out:match("result ([^\n]*)")
-  if not line then error(str_format("%s window %d failed:\n%s", cmd, window, out)) end
-  local r = {}
-  for k, v in line:gmatch("(%S+)=(%S+)") do r[k] = tonumber(v) or v end
+  local r = proc.result(out)
+  if not r then error(str_format("%s window %d failed:\n%s", cmd, window, out)) end
   -- The server's CPU over the whole client run (bind and unbind included:
   -- a few hundred microseconds against seconds).
   r.srv_us = (cpu_seconds(server.pid) - cpu0) / n * 1e6
@@ -111,11 +109,7 @@ local function measure(client, server_kind, window, n, runs)
   return m
 end
 
-local function list(env, default)
-  local out = {}
-  for w in (os.getenv(env) or default):gmatch("[^,%s]+") do out[#out + 1] = w end
-  return out
-end
+local list = proc.env_list
 
 local function mb(kb) return str_format("%.1f", kb / 1024) end
 

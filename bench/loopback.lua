@@ -259,10 +259,8 @@ local function one_run(form, window, n, sim, gcstop)
   local p = assert(io.popen(cmd, "r"))
   local out = p:read("a")
   p:close()
-  local line = out:match("result ([^\n]*)")
-  if not line then error(str_format("%s window %d failed:\n%s", form, window, out)) end
-  local r = {}
-  for k, v in line:gmatch("(%S+)=(%S+)") do r[k] = tonumber(v) or v end
+  local r = proc.result(out)
+  if not r then error(str_format("%s window %d failed:\n%s", form, window, out)) end
   return r
 end
 
@@ -283,11 +281,7 @@ local function measure(form, window, n, sim, runs, gcstop)
   return m
 end
 
-local function list(env, default)
-  local out = {}
-  for w in (os.getenv(env) or default):gmatch("[^,%s]+") do out[#out + 1] = w end
-  return out
-end
+local list = proc.env_list
 
 local function pingpong_floor()
   local p = io.popen(ROOT .. "/build/bench_pingpong 2>/dev/null")

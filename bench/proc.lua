@@ -1,8 +1,10 @@
--- What the benchmarks read of a process from /proc, and a shell quote:
--- shared by bench/loopback.lua and bench/compare.lua.
+-- What bench/loopback.lua and bench/compare.lua share: what they read of
+-- a process from /proc, a shell quote, list options from the environment
+-- and the "result k=v ..." line a measuring process prints.
 --
 --   local proc = dofile(script_dir .. "/proc.lua")
 --   proc.status_kb(pid, "VmHWM"), proc.cpu_seconds(pid), proc.shell_quote(s)
+--   proc.env_list("BENCH_WINDOWS", "1,10,100"), proc.result(output)
 -- pid may be "self".
 
 local M = {}
@@ -39,6 +41,23 @@ end
 --- s quoted for sh.
 function M.shell_quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+--- The comma- or space-separated words of $env, else of default.
+function M.env_list(env, default)
+  local out = {}
+  for w in (os.getenv(env) or default):gmatch("[^,%s]+") do out[#out + 1] = w end
+  return out
+end
+
+--- The "result k=v ..." line of a run's output as a table (numbers as
+-- numbers), or nil when the run printed none.
+function M.result(out)
+  local line = out:match("result ([^\n]*)")
+  if not line then return nil end
+  local r = {}
+  for k, v in line:gmatch("(%S+)=(%S+)") do r[k] = tonumber(v) or v end
+  return r
 end
 
 return M
