@@ -183,7 +183,7 @@ FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-saniti
 $(BUILD)/fuzz_%: spec/fuzz/fuzz_%.c spec/fuzz/session_script.h $(CODEC_SRC) $(SESSION_SRC) $(HEADERS)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(CODEC_SRC) $(SESSION_SRC)
-$(BUILD)/fuzz_lua_%: spec/fuzz/fuzz_lua_%.c $(CORE_SRC) $(HEADERS)
+$(BUILD)/fuzz_lua_%: spec/fuzz/fuzz_lua_%.c spec/fuzz/lua_script_harness.h $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) $(LUA_CFLAGS) $(CJSON_CFLAGS) -o $@ $< $(CORE_SRC) \
 	  $$($(PKG_CONFIG) --libs lua$(LUA_VERSION)) $(CJSON_LIBS)

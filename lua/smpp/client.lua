@@ -38,6 +38,7 @@ local wait = loop.wait
 local async = loop.async
 local callback = loop.callback
 local call_back = loop.call_back
+local call_later = loop.call_later
 local yieldable = loop.yieldable
 local resume = loop.resume
 local pack = compat.pack
@@ -290,12 +291,7 @@ local function deliver(rec, n, res, err, status, nack)
       rec.early.n = n
       return
     end
-    local t
-    t = host_timer(0, function()
-      t:stop()
-      call_back(target, res, err, status, nack)
-    end)
-    return
+    return call_later(target, res, err, status, nack)
   end
   if n == 1 then
     return go(target, res)

@@ -302,6 +302,17 @@ function _M.wait(begin, what)
   return unpack(results, 1, results.n)
 end
 
+-- For async and the client layer: call_back(fn, ...) from the loop's next
+-- turn, for a result that came before the call that asked for it returned.
+function _M.call_later(fn, ...)
+  local args = pack(...)
+  local t
+  t = host_timer(0, function()
+    t:stop()
+    call_back(fn, unpack(args, 1, args.n))
+  end)
+end
+
 --- Start an asynchronous operation for a caller that gave a callback.
 -- The callback runs from the loop, never before this returns, so code
 -- after the call always runs first whatever the operation's speed.
@@ -318,12 +329,7 @@ function _M.async(begin, cb)
     if returned then
       return call_back(cb, ...)
     end
-    local args = pack(...)
-    local t
-    t = host_timer(0, function()
-      t:stop()
-      call_back(cb, unpack(args, 1, args.n))
-    end)
+    _M.call_later(cb, ...)
   end)
   returned = true
   if not ok then

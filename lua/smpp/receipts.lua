@@ -115,6 +115,17 @@ function _M:find(id)
   return self.kept:find(id, self.now() - self.ttl)
 end
 
+-- Put waiter w on the list of id.
+local function add(self, id, w)
+  local list = self.list[id]
+  if not list then
+    list = {}
+    self.list[id] = list
+  end
+  list[#list + 1] = w
+  self.nwaiters = self.nwaiters + 1
+end
+
 --- Wait for the final receipt of `id`: `done(r)` when it comes, or
 -- `done(nil, "timeout")` after `timeout` seconds (nil: no limit). `done`
 -- runs from `put`, `wake_all` or the timer, never from `wait` itself (call
@@ -125,13 +136,7 @@ end
 -- @treturn true
 function _M:wait(id, timeout, done)
   local w = { done = done }
-  local list = self.list[id]
-  if not list then
-    list = {}
-    self.list[id] = list
-  end
-  list[#list + 1] = w
-  self.nwaiters = self.nwaiters + 1
+  add(self, id, w)
   if timeout then
     w.timer = self.timer(timeout, function()
       w.timer:stop()
@@ -165,13 +170,7 @@ function _M:wake_all(err, keep_timed)
   for id, list in pairs(all) do
     for _, w in ipairs(list) do
       if keep_timed and w.timer then
-        local l = self.list[id]
-        if not l then
-          l = {}
-          self.list[id] = l
-        end
-        l[#l + 1] = w
-        self.nwaiters = self.nwaiters + 1
+        add(self, id, w)
       else
         if w.timer then
           w.timer:stop()

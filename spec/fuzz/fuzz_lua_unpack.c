@@ -8,16 +8,6 @@
  * table. Any Lua error (a broken invariant, or the binding raising)
  * aborts.
  */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-#include <lauxlib.h>
-#include <lua.h>
-#include <lualib.h>
-
-int luaopen_smpp_core(lua_State *L);
-
 static const char script[] =
     "local core, data = ...\n"
     "if #data > 0 and data:byte(1) % 2 == 0 then data = '\\177' .. data:sub(2) end\n"
@@ -39,38 +29,4 @@ static const char script[] =
     "local again = assert(core.unpack(core.pack(t)))\n"
     "if not same(t, again, 0) then error('pack(unpack(x)) does not unpack to the same') end\n";
 
-static lua_State *L;
-static int script_ref;
-static int core_ref;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    L = luaL_newstate();
-    if (L == NULL)
-        abort();
-    luaL_openlibs(L);
-    lua_pushcfunction(L, luaopen_smpp_core);
-    lua_call(L, 0, 1);
-    core_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    if (luaL_loadstring(L, script) != LUA_OK) {
-        fprintf(stderr, "%s\n", lua_tostring(L, -1));
-        abort();
-    }
-    script_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    return 0;
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    lua_rawgeti(L, LUA_REGISTRYINDEX, script_ref);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, core_ref);
-    lua_pushlstring(L, (const char *)data, size);
-    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-        fprintf(stderr, "%s\n", lua_tostring(L, -1));
-        abort();
-    }
-    lua_gc(L, LUA_GCCOLLECT, 0);
-    return 0;
-}
+#include "lua_script_harness.h"
